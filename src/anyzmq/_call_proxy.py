@@ -1,0 +1,40 @@
+"""The ephemeral object behind ``client.call.ns.method(...)``: attribute access
+builds a dotted name, calling it hands name and arguments to the service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, final
+
+__all__ = ["MethodCall", "Sender"]
+
+Sender = Callable[[str, tuple[Any, ...], dict[str, Any]], Coroutine[Any, Any, Any]]
+
+
+@final
+class MethodCall:
+    """``proxy.a.b(*args, **kwargs)`` returns the coroutine ``send("a.b", args, kwargs)``."""
+
+    __slots__ = ("_names", "_send")
+
+    def __init__(self, send: Sender, names: tuple[str, ...] = ()) -> None:
+        self._send = send
+        self._names = names
+
+    def __getattr__(self, name: str) -> MethodCall:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return MethodCall(self._send, (*self._names, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        """Start the remote call.
+
+        Raises:
+            ValueError: no method name was given (``client.call()``).
+        """
+        if not self._names:
+            raise ValueError("RPC method name is empty")
+        return self._send(".".join(self._names), args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<MethodCall {'.'.join(self._names) or '(no name)'}>"

@@ -1,0 +1,71 @@
+"""The exceptions anyzmq raises, a small flat hierarchy under :class:`Error`."""
+
+from __future__ import annotations
+
+from typing import Any, final
+
+__all__ = [
+    "Error",
+    "GenericError",
+    "NotFoundError",
+    "ParameterError",
+    "ParametersError",
+    "ProtocolError",
+    "ServiceClosedError",
+]
+
+
+class Error(Exception):
+    """Base class of every exception that anyzmq itself raises."""
+
+
+@final
+class GenericError(Error):
+    """Raised on the caller when the remote exception has no local translation.
+
+    The remote exception's full class name is not in the client's ``error_table``
+    nor among the builtins, or its arguments do not fit the local class.
+
+    Attributes:
+        exc_type: the remote class's full name, for example ``"pkg.mod.MyError"``.
+        arguments: the arguments the remote exception was built with.
+        exc_repr: ``repr()`` of the remote exception, as the server wrote it.
+    """
+
+    def __init__(self, exc_type: str, arguments: tuple[Any, ...], exc_repr: str) -> None:
+        super().__init__(exc_type, arguments, exc_repr)
+        self.exc_type = exc_type
+        self.arguments = arguments
+        self.exc_repr = exc_repr
+
+    def __repr__(self) -> str:
+        return f"<GenericError {self.exc_type}{self.arguments!r}: {self.exc_repr}>"
+
+
+class NotFoundError(Error, LookupError):
+    """Raised when the called name is empty, missing, or not marked with ``@method``."""
+
+
+class ParameterError(Error, ValueError):
+    """Raised when the call's arguments do not bind to the method's signature,
+    an annotation refuses an argument, or the arguments cannot be decoded."""
+
+
+#: The name aiozmq.rpc uses for :class:`ParameterError`, kept as an alias.
+ParametersError = ParameterError
+
+
+@final
+class ServiceClosedError(Error):
+    """Raised when a service is used before it is entered or after it is closed,
+    and on every call still waiting for its answer when its client closes."""
+
+
+@final
+class ProtocolError(Error):
+    """Raised on the caller when the answer to its call cannot be decoded, for
+    example when it holds a value that the codec refuses."""
+
+
+for _cls in (Error, GenericError, NotFoundError, ParameterError, ServiceClosedError, ProtocolError):
+    _cls.__module__ = "anyzmq.rpc"

@@ -1,0 +1,112 @@
+"""Handlers: the ``@method`` marker, ``AbstractHandler``, ``AttrHandler``, and
+looking a dotted name up in a handler tree."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from types import MethodType
+from typing import Any, NamedTuple, TypeVar
+
+from ._errors import NotFoundError
+from ._signature import MethodSpec
+
+__all__ = ["AbstractHandler", "AttrHandler", "Target", "lookup", "method"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MARK = "__rpc__"
+
+
+def method(func: F) -> F:
+    """Mark ``func`` as callable over RPC.
+
+    Its annotations, if any, convert and check the arguments (and the result)
+    as described in :mod:`anyzmq.rpc`'s guide.
+
+    Raises:
+        TypeError: ``func`` is not callable.
+    """
+    if not callable(func):
+        raise TypeError(f"@method expects a function, got {func!r}")
+    setattr(func, _MARK, MethodSpec(func))
+    return func
+
+
+class AbstractHandler(abc.ABC):
+    """Anything that maps names to methods or sub-handlers through ``__getitem__``.
+
+    Any class defining ``__getitem__`` (``dict`` included, ``str`` and ``bytes``
+    excluded) counts as a handler.
+    """
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> Any:
+        if cls is not AbstractHandler:
+            return NotImplemented
+        if issubclass(other, (str, bytes, bytearray)):
+            return False
+        if any("__getitem__" in vars(base) for base in other.__mro__):
+            return True
+        return NotImplemented
+
+
+class AttrHandler(AbstractHandler):
+    """A handler whose methods and sub-handlers are its attributes.
+
+    Dunder names (``__class__`` and the like) are never looked up.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith("__") and key.endswith("__"):
+            raise KeyError(key)
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+
+class Target(NamedTuple):
+    """A method found by :func:`lookup`: the function, its bound ``self`` or None,
+    and its spec."""
+
+    func: Callable[..., Any]
+    bound_self: object
+    spec: MethodSpec
+
+
+def lookup(root: AbstractHandler, name: str) -> Target:
+    """Find the ``@method`` at dotted ``name`` below ``root``.
+
+    Raises:
+        NotFoundError: ``name`` is empty or has an empty part, a part is missing,
+            a namespace is not a handler, or the last part is not marked.
+    """
+    parts = name.split(".")
+    if not all(parts):
+        raise NotFoundError(name)
+    handler: Any = root
+    for part in parts[:-1]:
+        try:
+            handler = handler[part]
+        except LookupError:
+            raise NotFoundError(name) from None
+        if not isinstance(handler, AbstractHandler):
+            raise NotFoundError(name)
+    try:
+        found = handler[parts[-1]]
+    except LookupError:
+        raise NotFoundError(name) from None
+    if isinstance(found, MethodType):
+        func, bound_self = found.__func__, found.__self__
+    else:
+        func, bound_self = found, None
+    spec = getattr(func, _MARK, None)
+    if not isinstance(spec, MethodSpec):
+        raise NotFoundError(name)
+    return Target(func, bound_self, spec)

@@ -1,0 +1,110 @@
+"""Notifications over PUSH (client) and PULL (server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, final
+
+import anyio.lowlevel
+import zmq
+
+from ._call_proxy import MethodCall
+from ._codec import TranslationTable
+from ._error_table import ErrorTable
+from ._handlers import AbstractHandler
+from ._oneway import OneWayServer
+from ._service import Service
+
+__all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
+
+
+@final
+class PipelineClient(Service):
+    """The sending side of a pipeline; made by :func:`connect_pipeline`."""
+
+    _socket_type = zmq.PUSH
+    _receives = False
+
+    @property
+    def notify(self) -> MethodCall:
+        """``await client.notify.ns.method(*args, **kwargs)`` queues one notification.
+
+        It returns None once the message is queued, waiting while ZeroMQ's send
+        queue is full (for example while no server is connected); the server's
+        result and exceptions are never reported back.
+
+        Raises:
+            ServiceClosedError: the client is not open.
+            TypeError: an argument cannot be serialized (nothing is sent).
+        """
+        return MethodCall(self._notify)
+
+    async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        pump = self._check_open()
+        frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
+        await anyio.lowlevel.checkpoint()
+        await pump.send(frames)
+
+
+@final
+class PipelineServer(OneWayServer):
+    """The receiving side of a pipeline; made by :func:`serve_pipeline`."""
+
+    _socket_type = zmq.PULL
+
+    def _on_message(self, frames: list[bytes]) -> None:
+        if len(frames) != 3:
+            self._drop(f"a notification has 3 frames, got {len(frames)}")
+            return
+        name, args, kwargs = frames
+        self._call(name, args, kwargs, None)
+
+
+def connect_pipeline(
+    *,
+    connect: str | Iterable[str] | None = None,
+    bind: str | Iterable[str] | None = None,
+    error_table: ErrorTable | None = None,
+    translation_table: TranslationTable | None = None,
+) -> PipelineClient:
+    """A pipeline client, to be entered with ``async with``.
+
+    ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
+    a pipeline never carries exceptions back.
+
+    Raises:
+        TypeError, ValueError: an argument has the wrong type or value.
+        OSError: (on entering) ZeroMQ refused an endpoint.
+    """
+    del error_table
+    return PipelineClient(bind=bind, connect=connect, translation_table=translation_table)
+
+
+def serve_pipeline(
+    handler: AbstractHandler,
+    *,
+    connect: str | Iterable[str] | None = None,
+    bind: str | Iterable[str] | None = None,
+    log_exceptions: bool = False,
+    exclude_log_exceptions: Iterable[type[BaseException]] = (),
+    translation_table: TranslationTable | None = None,
+    timeout: float | None = None,
+) -> PipelineServer:
+    """A pipeline server for ``handler``, to be entered with ``async with``.
+
+    Arguments as for :func:`serve_rpc`; a method that times out is cancelled and
+    its :class:`TimeoutError` logged as ``log_exceptions`` says.
+
+    Raises:
+        TypeError, ValueError: an argument has the wrong type or value.
+        OSError: (on entering) ZeroMQ refused an endpoint.
+    """
+    return PipelineServer(
+        handler,
+        bind=bind,
+        connect=connect,
+        log_exceptions=log_exceptions,
+        exclude_log_exceptions=exclude_log_exceptions,
+        translation_table=translation_table,
+        timeout=timeout,
+    )

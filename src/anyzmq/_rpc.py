@@ -1,0 +1,320 @@
+"""Request-reply over DEALER (client) and ROUTER (server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import suppress
+from types import TracebackType
+from typing import Any, final
+
+import anyio
+import zmq
+
+from . import _wire
+from ._call_proxy import MethodCall
+from ._codec import DecodeError, TranslationTable
+from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
+from ._errors import ProtocolError, ServiceClosedError
+from ._handlers import AbstractHandler
+from ._log import DropReporter, logger
+from ._server import ServerBase, _check_timeout
+from ._service import Service
+
+__all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
+
+
+@final
+class _Pending:
+    """One call waiting for its answer."""
+
+    __slots__ = ("done", "error", "event", "value")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def resolve(self, value: Any, error: BaseException | None) -> None:
+        self.done = True
+        self.value = value
+        self.error = error
+        self.event.set()
+
+
+@final
+class RPCClient(Service):
+    """The client side of request-reply; made by :func:`connect_rpc`."""
+
+    _socket_type = zmq.DEALER
+
+    def __init__(
+        self,
+        *,
+        connect: str | Iterable[str] | None,
+        bind: str | Iterable[str] | None,
+        error_table: ErrorTable | None,
+        timeout: float | None,
+        translation_table: TranslationTable | None,
+    ) -> None:
+        super().__init__(bind=bind, connect=connect, translation_table=translation_table)
+        self._error_table = make_error_table(error_table)
+        self._timeout = _check_timeout(timeout)
+        self._ids = _wire.RequestIds()
+        self._pending: dict[int, _Pending] = {}
+        self._drops = DropReporter("RPCClient")
+
+    @property
+    def call(self) -> MethodCall:
+        """``await client.call.ns.method(*args, **kwargs)`` calls ``ns.method`` remotely.
+
+        The call raises what the remote method raised (translated, see the guide),
+        :class:`TimeoutError` when the client's timeout passes first,
+        :class:`ServiceClosedError` when the client is or gets closed, and
+        ``TypeError`` when an argument cannot be serialized (nothing is sent then).
+        """
+        return MethodCall(self._send_default)
+
+    @property
+    def timeout(self) -> float | None:
+        """The timeout of calls made through :attr:`call`."""
+        return self._timeout
+
+    @property
+    def pending_calls(self) -> int:
+        """How many calls wait for their answer now."""
+        return len(self._pending)
+
+    def with_timeout(self, timeout: float | None) -> RPCClientView:
+        """A view of this client whose calls use ``timeout`` (None: wait forever).
+
+        Raises:
+            TypeError, ValueError: ``timeout`` is not a positive number or None.
+        """
+        return RPCClientView(self, _check_timeout(timeout))
+
+    async def _send_default(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await self._request(name, args, kwargs, self._timeout)
+
+    async def _request(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        pump = self._check_open()
+        request_id = self._ids.next_id(self._pending)
+        frames = (
+            self._ids.header(request_id),
+            name.encode("utf-8"),
+            self._codec.packb(args),
+            self._codec.packb(kwargs),
+        )
+        pending = _Pending()
+        self._pending[request_id] = pending
+        try:
+            if timeout is None:
+                await pump.send(frames)
+                await pending.event.wait()
+            else:
+                with anyio.fail_after(timeout):
+                    await pump.send(frames)
+                    await pending.event.wait()
+        finally:
+            del self._pending[request_id]
+        if pending.error is not None:
+            raise pending.error
+        return pending.value
+
+    def _configure(self, sock: zmq.Socket[bytes]) -> None:
+        # Answers are only ever answers to our own calls: never let ZeroMQ drop
+        # them for want of queue room, or a call would wait for nothing.
+        sock.setsockopt(zmq.RCVHWM, 0)
+
+    def _on_message(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            self._drops.dropped(f"an answer has 2 frames, got {len(frames)}")
+            return
+        header, body = frames
+        try:
+            request_id, is_error = _wire.parse_reply_header(header)
+        except ValueError as exc:
+            self._drops.dropped(str(exc))
+            return
+        pending = self._pending.get(request_id)
+        if pending is None or pending.done:
+            logger.debug("answer to call #%d dropped: no call waits for it", request_id)
+            return
+        try:
+            answer = self._codec.unpackb(body)
+        except DecodeError as exc:
+            self._drops.dropped(f"answer to call #{request_id}: {exc}")
+            pending.resolve(None, ProtocolError(f"the answer cannot be decoded: {exc}"))
+            return
+        if is_error:
+            pending.resolve(None, rebuild_error(answer, self._error_table))
+        else:
+            pending.resolve(answer, None)
+
+    def _on_closed(self) -> None:
+        for pending in self._pending.values():
+            if not pending.done:
+                pending.resolve(
+                    None, ServiceClosedError("the client closed before the answer came")
+                )
+
+
+@final
+class RPCClientView:
+    """An :class:`RPCClient` seen with another timeout (from ``with_timeout``).
+
+    Usable directly (``await client.with_timeout(1).call.f()``) and as a ``with`` block.
+    """
+
+    __slots__ = ("_client", "_timeout")
+
+    def __init__(self, client: RPCClient, timeout: float | None) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    @property
+    def call(self) -> MethodCall:
+        """As :attr:`RPCClient.call`, with this view's timeout."""
+        return MethodCall(self._send)
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    def with_timeout(self, timeout: float | None) -> RPCClientView:
+        """Another view of the same client."""
+        return self._client.with_timeout(timeout)
+
+    async def _send(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await self._client._request(name, args, kwargs, self._timeout)
+
+    def __enter__(self) -> RPCClientView:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+@final
+class RPCServer(ServerBase):
+    """The server side of request-reply; made by :func:`serve_rpc`."""
+
+    _socket_type = zmq.ROUTER
+
+    def __init__(self, handler: AbstractHandler, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._headers = _wire.ReplyHeaders()
+
+    def _on_message(self, frames: list[bytes]) -> None:
+        if len(frames) < 5:
+            self._drop(f"a request has at least 5 frames, got {len(frames)}")
+            return
+        header, name, args, kwargs = frames[-4:]
+        try:
+            request_id = _wire.request_id_of(header)
+        except ValueError as exc:
+            self._drop(str(exc))
+            return
+        self._call(name, args, kwargs, (frames[:-4], request_id))
+
+    def _succeeded(self, reply: Any, name: str, result: Any) -> None:
+        envelope, request_id = reply
+        try:
+            body = self._codec.packb(result)
+        except Exception as exc:
+            error = TypeError(f"the result of {name!r} cannot be serialized: {exc}")
+            self._answer(envelope, request_id, True, self._error_body(error))
+            return
+        self._answer(envelope, request_id, False, body)
+
+    def _failed(self, reply: Any, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+        self._log_failure(name, exc, args, kwargs)
+        envelope, request_id = reply
+        self._answer(envelope, request_id, True, self._error_body(exc))
+
+    def _error_body(self, exc: BaseException) -> bytes:
+        name = wire_name(type(exc))
+        text = repr(exc)
+        try:
+            return self._codec.packb((name, exc.args, text))
+        except Exception:
+            # Arguments that cannot be serialized travel as their reprs.
+            return self._codec.packb((name, tuple(repr(arg) for arg in exc.args), text))
+
+    def _answer(self, envelope: list[bytes], request_id: int, is_error: bool, body: bytes) -> None:
+        header = self._headers.header(request_id, is_error=is_error)
+        with suppress(ServiceClosedError):  # closing: the caller goes with the connection
+            self._check_open().send_nowait([*envelope, header, body])
+
+
+def connect_rpc(
+    *,
+    connect: str | Iterable[str] | None = None,
+    bind: str | Iterable[str] | None = None,
+    error_table: ErrorTable | None = None,
+    timeout: float | None = None,
+    translation_table: TranslationTable | None = None,
+) -> RPCClient:
+    """A request-reply client, to be entered with ``async with``.
+
+    Args:
+        connect, bind: an endpoint or an iterable of endpoints (usually ``connect``).
+        error_table: ``{"pkg.mod.Error": Error}``, searched before the builtins.
+        timeout: seconds a call may take before raising :class:`TimeoutError`;
+            a late answer is dropped. None waits forever.
+        translation_table: custom value translators (see the guide).
+
+    Raises:
+        TypeError, ValueError: an argument has the wrong type or value.
+        OSError: (on entering) ZeroMQ refused an endpoint.
+    """
+    return RPCClient(
+        connect=connect,
+        bind=bind,
+        error_table=error_table,
+        timeout=timeout,
+        translation_table=translation_table,
+    )
+
+
+def serve_rpc(
+    handler: AbstractHandler,
+    *,
+    bind: str | Iterable[str] | None = None,
+    connect: str | Iterable[str] | None = None,
+    log_exceptions: bool = False,
+    exclude_log_exceptions: Iterable[type[BaseException]] = (),
+    translation_table: TranslationTable | None = None,
+    timeout: float | None = None,
+) -> RPCServer:
+    """A request-reply server for ``handler``, to be entered with ``async with``.
+
+    Args:
+        handler: an :class:`AbstractHandler` (an ``AttrHandler`` or a ``dict``).
+        bind, connect: an endpoint or an iterable of endpoints (usually ``bind``).
+        log_exceptions: log exceptions raised by methods on ``anyzmq.rpc``'s logger.
+        exclude_log_exceptions: exception classes not to log.
+        translation_table: custom value translators (see the guide).
+        timeout: seconds an asynchronous method may run before it is cancelled and
+            the caller gets :class:`TimeoutError`. None lets it run.
+
+    Raises:
+        TypeError, ValueError: an argument has the wrong type or value.
+        OSError: (on entering) ZeroMQ refused an endpoint.
+    """
+    return RPCServer(
+        handler,
+        bind=bind,
+        connect=connect,
+        log_exceptions=log_exceptions,
+        exclude_log_exceptions=exclude_log_exceptions,
+        translation_table=translation_table,
+        timeout=timeout,
+    )

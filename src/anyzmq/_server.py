@@ -1,0 +1,170 @@
+"""The part shared by the three servers: decode a call, look its method up, bind
+its arguments, run it (inline when synchronous, as a task in the service's task
+group when asynchronous, under the server ``timeout``) and hand the outcome to
+the concrete server."""
+
+from __future__ import annotations
+
+import pprint
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import anyio
+
+from ._codec import DecodeError, TranslationTable
+from ._errors import NotFoundError, ParameterError
+from ._handlers import AbstractHandler, Target, lookup
+from ._log import DropReporter, logger
+from ._service import Service
+
+__all__ = ["ServerBase"]
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    return float(timeout)
+
+
+def _check_exclude(exclude: Iterable[type[BaseException]]) -> tuple[type[BaseException], ...]:
+    classes = tuple(exclude)
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(f"exclude_log_exceptions must hold exception classes, got {cls!r}")
+    return classes
+
+
+class ServerBase(Service):
+    """A service that calls ``handler``'s methods for the messages it receives.
+
+    Raises (at construction):
+        TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
+            has the wrong type.
+        ValueError: ``timeout`` is not positive.
+    """
+
+    def __init__(
+        self,
+        handler: AbstractHandler,
+        *,
+        bind: str | Iterable[str] | None,
+        connect: str | Iterable[str] | None,
+        log_exceptions: bool,
+        exclude_log_exceptions: Iterable[type[BaseException]],
+        translation_table: TranslationTable | None,
+        timeout: float | None,
+    ) -> None:
+        if not isinstance(handler, AbstractHandler):
+            raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
+        super().__init__(bind=bind, connect=connect, translation_table=translation_table)
+        self._handler = handler
+        self._log_exceptions = bool(log_exceptions)
+        self._exclude_log_exceptions = _check_exclude(exclude_log_exceptions)
+        self._timeout = _check_timeout(timeout)
+        self._drops = DropReporter(type(self).__name__)
+        self._running = 0
+
+    @property
+    def running_calls(self) -> int:
+        """How many asynchronous handler calls are running now."""
+        return self._running
+
+    @property
+    def dropped_messages(self) -> int:
+        """How many malformed messages this server has dropped."""
+        return self._drops.total
+
+    def _drop(self, reason: str) -> None:
+        self._drops.dropped(reason)
+
+    def _call(self, name_frame: bytes, args_frame: bytes, kwargs_frame: bytes, reply: Any) -> None:
+        """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
+        args: Any = ()
+        kwargs: Any = {}
+        try:
+            try:
+                name = name_frame.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotFoundError(repr(name_frame)) from None
+            target = lookup(self._handler, name)
+            args, kwargs = self._decode_arguments(args_frame, kwargs_frame)
+            call_args, call_kwargs = target.spec.bind(target.bound_self, args, kwargs)
+        except (NotFoundError, ParameterError) as exc:
+            self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
+            return
+        if target.spec.is_async:
+            assert self._handlers is not None
+            self._running += 1
+            self._handlers.start_soon(
+                self._run_async, target, call_args, call_kwargs, name, args, kwargs, reply
+            )
+            return
+        try:
+            result = target.spec.check_result(target.func(*call_args, **call_kwargs))
+        except Exception as exc:
+            self._failed(reply, name, exc, args, kwargs)
+        else:
+            self._succeeded(reply, name, result)
+
+    async def _run_async(
+        self,
+        target: Target,
+        call_args: tuple[Any, ...],
+        call_kwargs: dict[str, Any],
+        name: str,
+        args: Any,
+        kwargs: Any,
+        reply: Any,
+    ) -> None:
+        try:
+            if self._timeout is None:
+                result = await target.func(*call_args, **call_kwargs)
+            else:
+                with anyio.fail_after(self._timeout):
+                    result = await target.func(*call_args, **call_kwargs)
+            result = target.spec.check_result(result)
+        except Exception as exc:
+            self._failed(reply, name, exc, args, kwargs)
+        else:
+            self._succeeded(reply, name, result)
+        finally:
+            self._running -= 1
+
+    def _decode_arguments(
+        self, args_frame: bytes, kwargs_frame: bytes
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        try:
+            args = self._codec.unpackb(args_frame)
+            kwargs = self._codec.unpackb(kwargs_frame)
+        except DecodeError as exc:
+            raise ParameterError(f"cannot decode the arguments: {exc}") from exc
+        if not isinstance(args, tuple):
+            raise ParameterError(f"positional arguments must be an array, got {args!r:.100}")
+        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+            raise ParameterError(f"keyword arguments must be a str-keyed map, got {kwargs!r:.100}")
+        return args, dict(kwargs)
+
+    def _log_failure(self, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+        """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""
+        if not self._log_exceptions or isinstance(exc, self._exclude_log_exceptions):
+            return
+        logger.error(
+            "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s",
+            exc,
+            name,
+            pprint.pformat(args),
+            pprint.pformat(kwargs),
+            exc_info=exc,
+        )
+
+    # Hooks for the concrete servers.
+
+    def _succeeded(self, reply: Any, name: str, result: Any) -> None:
+        raise NotImplementedError
+
+    def _failed(self, reply: Any, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+        raise NotImplementedError

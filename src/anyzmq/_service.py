@@ -1,0 +1,172 @@
+"""The service base: one socket, its pump task and its handler tasks, all owned
+by a task group that the service's ``async with`` opens and closes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import ClassVar, Self
+
+import anyio
+import zmq
+
+from ._codec import Codec, TranslationTable
+from ._errors import ServiceClosedError
+from ._socket import SocketPump, zmq_errors_as_oserror
+from ._transport import Transport, endpoints
+
+__all__ = ["Service"]
+
+_NEW, _OPEN, _CLOSING, _CLOSED = range(4)
+
+
+class Service:
+    """Base of every client and server.
+
+    Use it as an async context manager: entering creates the socket, binds and
+    connects it and starts its pump; leaving (or :meth:`close`) cancels the pump
+    and every running handler, then closes the socket with linger 0 (unless
+    ``zmq.LINGER`` was set through :attr:`transport`). A service can be entered once.
+    """
+
+    _socket_type: ClassVar[int]
+    _receives: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        bind: str | Iterable[str] | None,
+        connect: str | Iterable[str] | None,
+        translation_table: TranslationTable | None,
+    ) -> None:
+        self._bind = endpoints(bind, "bind")
+        self._connect = endpoints(connect, "connect")
+        self._codec = Codec(translation_table)
+        self._state = _NEW
+        self._pump: SocketPump | None = None
+        self._transport: Transport | None = None
+        self._background = anyio.CancelScope()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._handlers: anyio.abc.TaskGroup | None = None
+        self._closed_event: anyio.Event | None = None
+
+    @property
+    def transport(self) -> Transport:
+        """Endpoints and options of the socket.
+
+        Raises:
+            ServiceClosedError: the service is not open (not entered yet, or closed).
+        """
+        if self._state != _OPEN or self._transport is None:
+            raise ServiceClosedError(self._not_open_reason())
+        return self._transport
+
+    def close(self) -> None:
+        """Start closing: running handlers are cancelled and the socket is closed
+        (idempotent). Await :meth:`wait_closed` or leave the ``async with``."""
+        if self._state == _OPEN:
+            self._state = _CLOSING
+            self._background.cancel()
+        elif self._state == _NEW:
+            self._state = _CLOSED
+
+    async def wait_closed(self) -> None:
+        """Wait until the socket is closed; return at once if never opened."""
+        if self._closed_event is not None:
+            await self._closed_event.wait()
+        else:
+            await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Self:
+        if self._state != _NEW:
+            raise RuntimeError("a service can be entered only once")
+        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(self._socket_type)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            self._configure(sock)
+            transport = Transport(sock)
+            for endpoint in self._bind:
+                transport.bind(endpoint)
+            for endpoint in self._connect:
+                transport.connect(endpoint)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        self._pump = SocketPump(sock)
+        self._transport = transport
+        self._closed_event = anyio.Event()
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._state = _OPEN
+        self._task_group.start_soon(self._run_background, name=f"anyzmq pump of {self!r}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self.close()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            _raise_single(group)
+            raise
+        finally:
+            self._task_group = None
+
+    async def _run_background(self) -> None:
+        assert self._pump is not None
+        assert self._closed_event is not None
+        try:
+            with self._background:
+                async with anyio.create_task_group() as handlers:
+                    self._handlers = handlers
+                    await self._pump.run(self._on_message if self._receives else None)
+        finally:
+            self._handlers = None
+            self._state = _CLOSED
+            self._transport = None
+            self._on_closed()
+            with zmq_errors_as_oserror():
+                self._pump.close(linger=self._pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
+            self._closed_event.set()
+
+    def _not_open_reason(self) -> str:
+        if self._state == _NEW:
+            return f"{type(self).__name__} is not open yet: enter it with 'async with'"
+        return f"{type(self).__name__} is closed"
+
+    def _check_open(self) -> SocketPump:
+        if self._state != _OPEN or self._pump is None:
+            raise ServiceClosedError(self._not_open_reason())
+        return self._pump
+
+    # Hooks for the concrete services.
+
+    def _configure(self, sock: zmq.Socket[bytes]) -> None:
+        """Set socket options before binding and connecting."""
+
+    def _on_message(self, frames: list[bytes]) -> None:
+        """Handle one received multipart message (receiving services only)."""
+        raise NotImplementedError
+
+    def _on_closed(self) -> None:
+        """Called once when the service stops, before the socket closes."""
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    """Re-raise the only exception of ``group`` (recursively) without the group."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    if inner is group:
+        return
+    context = inner.__context__
+    try:
+        raise inner
+    finally:
+        inner.__context__ = context
+        del inner, context

@@ -1,0 +1,112 @@
+"""Binding a call's arguments to a method's signature and applying annotations.
+
+An annotation is applied as ``value = annotation(value)`` when it is a plain
+callable: a class such as ``int`` or a validator function. Type-checker-only
+constructs (``list[int]``, ``int | None``, ``typing.Optional[int]``, ``Any``,
+``Literal[...]``, a string that cannot be resolved) are not callables meant for
+values, so they are left out and the value passes unchanged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, Final, final
+
+from ._errors import ParameterError
+
+__all__ = ["MethodSpec"]
+
+Converter = Callable[[Any], Any]
+_EMPTY: Final = inspect.Parameter.empty
+
+
+def _converter(annotation: object) -> Converter | None:
+    if annotation is _EMPTY or annotation is None or isinstance(annotation, str):
+        return None
+    if isinstance(annotation, types.GenericAlias | types.UnionType):
+        return None
+    if getattr(annotation, "__module__", None) in ("typing", "typing_extensions"):
+        return None
+    if not callable(annotation):
+        return None
+    return annotation
+
+
+def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, bool]:
+    """The signature with string annotations resolved, and whether they all were."""
+    try:
+        return inspect.signature(func, eval_str=True), True
+    except (NameError, SyntaxError, TypeError, AttributeError):
+        # A string annotation that does not resolve (yet): it stays a string, ignored.
+        return inspect.signature(func), False
+
+
+@final
+class MethodSpec:
+    """What dispatch needs to know about one ``@method`` function.
+
+    The signature is read on first use rather than at decoration time, so that
+    string annotations naming classes defined later in the module resolve.
+    """
+
+    __slots__ = ("_converters", "_func", "_resolved", "_result", "_signature", "is_async")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self._func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._resolved = False
+        self._signature = inspect.Signature()
+        self._converters: dict[str, tuple[inspect._ParameterKind, Converter]] = {}
+        self._result: Converter | None = None
+
+    def _resolve(self) -> None:
+        self._signature, self._resolved = _signature(self._func)
+        self._converters = {}
+        for param in self._signature.parameters.values():
+            conv = _converter(param.annotation)
+            if conv is not None:
+                self._converters[param.name] = (param.kind, conv)
+        self._result = _converter(self._signature.return_annotation)
+
+    def bind(
+        self, bound_self: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Bind and convert the arguments; ``bound_self`` is prepended when not None
+        and stays first in the positional arguments returned.
+
+        Raises:
+            ParameterError: the arguments do not fit the signature, or an
+                annotation raised for one of them (chained as ``__cause__``).
+        """
+        if not self._resolved:
+            self._resolve()
+        try:
+            if bound_self is None:
+                bound = self._signature.bind(*args, **kwargs)
+            else:
+                bound = self._signature.bind(bound_self, *args, **kwargs)
+        except TypeError as exc:
+            raise ParameterError(str(exc)) from exc
+        arguments = bound.arguments
+        for name, (kind, conv) in self._converters.items():
+            if name not in arguments:
+                continue  # defaults are not passed through annotations
+            value = arguments[name]
+            try:
+                if kind is inspect.Parameter.VAR_POSITIONAL:
+                    arguments[name] = tuple(conv(item) for item in value)
+                elif kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments[name] = {key: conv(item) for key, item in value.items()}
+                else:
+                    arguments[name] = conv(value)
+            except Exception as exc:
+                raise ParameterError(f"argument {name!r}: {exc!r}") from exc
+        return bound.args, bound.kwargs
+
+    def check_result(self, result: Any) -> Any:
+        """Apply the return annotation, if any; its exceptions propagate."""
+        if self._result is None:
+            return result
+        return self._result(result)

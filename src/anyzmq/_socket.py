@@ -1,0 +1,178 @@
+"""The socket pump: one task per ZeroMQ socket owns its file descriptor.
+
+ZeroMQ's FD is edge-triggered and signals *any* change of the socket's state:
+it becomes readable when commands arrive, and a send, a receive or a read of
+``EVENTS`` may consume that edge while a message is already queued. So the pump
+drains until ``EAGAIN``, re-reads ``EVENTS`` before it parks, and every send
+re-checks ``EVENTS`` and wakes the parked pump when input is waiting. Senders
+blocked on a full queue (``zmq.Again``) are woken by the pump when ``POLLOUT``
+returns. A multipart send is one synchronous call, so no other task can
+interleave frames with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Final, final
+
+import anyio
+import anyio.lowlevel
+import zmq
+
+from ._errors import ServiceClosedError
+
+__all__ = ["SocketPump", "zmq_errors_as_oserror"]
+
+#: Messages handled per wake-up before the pump lets other tasks run.
+_BATCH: Final = 256
+_POLLIN: Final = zmq.POLLIN
+_POLLOUT: Final = zmq.POLLOUT
+
+
+def _events(sock: zmq.Socket[bytes]) -> int:
+    events: int = sock.getsockopt(zmq.EVENTS)  # type: ignore[assignment]
+    return events
+
+
+@contextmanager
+def zmq_errors_as_oserror() -> Iterator[None]:
+    """Re-raise pyzmq's errors as :class:`OSError` with the same errno."""
+    try:
+        yield
+    except zmq.ZMQError as exc:
+        raise OSError(exc.errno, exc.strerror) from exc
+
+
+@final
+class SocketPump:
+    """Async sends and a receive loop over one non-blocking ``zmq.Socket``.
+
+    :meth:`run` must be running (in the owner's task group) for sends that hit
+    a full queue to resume, and for :meth:`run`'s callback to see messages.
+    """
+
+    __slots__ = ("_closed", "_fd", "_parked", "_sock", "_writable")
+
+    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+        self._sock = sock
+        self._fd: int = sock.FD
+        self._closed = False
+        self._parked: anyio.CancelScope | None = None
+        self._writable: anyio.Event | None = None
+
+    @property
+    def socket(self) -> zmq.Socket[bytes]:
+        return self._sock
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def send_nowait(self, frames: Sequence[bytes]) -> bool:
+        """Send one multipart message if the queue has room; return whether it did.
+
+        Raises:
+            ServiceClosedError: the socket is closed.
+            OSError: ZeroMQ refused the message.
+        """
+        if self._closed:
+            raise ServiceClosedError("the socket is closed")
+        try:
+            self._sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self._recheck_events()
+            return False
+        except zmq.ZMQError as exc:
+            raise OSError(exc.errno, exc.strerror) from exc
+        self._recheck_events()
+        return True
+
+    async def send(self, frames: Sequence[bytes]) -> None:
+        """Send one multipart message, waiting while the send queue is full.
+
+        Cancellation before the message is queued leaves nothing sent.
+
+        Raises:
+            ServiceClosedError: the socket is or gets closed.
+            OSError: ZeroMQ refused the message.
+        """
+        while not self.send_nowait(frames):
+            if self._writable is None:
+                self._writable = anyio.Event()
+            writable = self._writable
+            if _events(self._sock) & _POLLOUT:
+                # Room appeared while we failed: retry, but let others run first.
+                await anyio.lowlevel.checkpoint()
+                continue
+            await writable.wait()
+
+    async def run(self, on_message: Callable[[list[bytes]], None] | None) -> None:
+        """Pump the socket until cancelled or closed.
+
+        ``on_message`` is called synchronously with each received multipart
+        message; pass None for a socket that only sends (PUSH, PUB).
+        """
+        sock = self._sock
+        handled = 0
+        while not self._closed:
+            if on_message is None:
+                await self._park()
+                continue
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                handled = 0
+                await self._park()
+                continue
+            except zmq.ZMQError as exc:
+                if self.closed:  # closed by another task while we were parked
+                    return
+                raise OSError(exc.errno, exc.strerror) from exc
+            on_message(frames)
+            handled += 1
+            if handled >= _BATCH:
+                handled = 0
+                await anyio.lowlevel.checkpoint()
+
+    def close(self, linger: int = 0) -> None:
+        """Mark closed, wake every waiter, then close the socket (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._parked is not None:
+            self._parked.cancel()
+        self._wake_senders()
+        anyio.notify_closing(self._fd)
+        self._sock.close(linger=linger)
+
+    async def _park(self) -> None:
+        events = _events(self._sock)
+        if events & _POLLOUT:
+            self._wake_senders()
+        if events & _POLLIN:
+            await anyio.lowlevel.checkpoint()
+            return
+        with anyio.CancelScope() as scope:
+            self._parked = scope
+            try:
+                await anyio.wait_readable(self._fd)
+            except anyio.ClosedResourceError:
+                pass
+            finally:
+                self._parked = None
+
+    def _recheck_events(self) -> None:
+        # A send may have consumed the FD's edge: hand any news to whoever waits.
+        if self._parked is None and self._writable is None:
+            return
+        events = _events(self._sock)
+        if events & _POLLIN and self._parked is not None:
+            self._parked.cancel()
+        if events & _POLLOUT:
+            self._wake_senders()
+
+    def _wake_senders(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
+            self._writable = None
