@@ -158,12 +158,13 @@ class Service:
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
-    """Re-raise the only exception of ``group`` (recursively) without the group."""
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
-        inner = inner.exceptions[0]
-    if inner is group:
+    """Re-raise the only exception of the group our task group made, as itself.
+
+    Only that one level is removed: a group the user's own code raised stays whole.
+    """
+    if len(group.exceptions) != 1:
         return
+    inner = group.exceptions[0]
     context = inner.__context__
     try:
         raise inner

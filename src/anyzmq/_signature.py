@@ -1,10 +1,13 @@
 """Binding a call's arguments to a method's signature and applying annotations.
 
 An annotation is applied as ``value = annotation(value)`` when it is a plain
-callable: a class such as ``int`` or a validator function. Type-checker-only
-constructs (``list[int]``, ``int | None``, ``typing.Optional[int]``, ``Any``,
-``Literal[...]``, a string that cannot be resolved) are not callables meant for
-values, so they are left out and the value passes unchanged.
+callable: a class such as ``int`` or a validator function. Two classes are
+special: ``object`` admits anything unchanged, and an abstract class (such as
+``collections.abc.Mapping``) is checked with ``isinstance`` since it cannot be
+called. Type-checker-only constructs (``list[int]``, ``int | None``,
+``typing.Optional[int]``, ``Any``, ``Literal[...]``, a string that cannot be
+resolved) are not callables meant for values, so they are left out and the
+value passes unchanged.
 """
 
 from __future__ import annotations
@@ -22,8 +25,19 @@ Converter = Callable[[Any], Any]
 _EMPTY: Final = inspect.Parameter.empty
 
 
+def _instance_check(cls: type) -> Converter:
+    def check(value: Any) -> Any:
+        if not isinstance(value, cls):
+            raise TypeError(f"expected {cls.__qualname__}, got {type(value).__qualname__}")
+        return value
+
+    return check
+
+
 def _converter(annotation: object) -> Converter | None:
-    if annotation is _EMPTY or annotation is None or isinstance(annotation, str):
+    if annotation is _EMPTY or annotation is None or annotation is object:
+        return None
+    if isinstance(annotation, str):
         return None
     if isinstance(annotation, types.GenericAlias | types.UnionType):
         return None
@@ -31,6 +45,8 @@ def _converter(annotation: object) -> Converter | None:
         return None
     if not callable(annotation):
         return None
+    if isinstance(annotation, type) and inspect.isabstract(annotation):
+        return _instance_check(annotation)
     return annotation
 
 
