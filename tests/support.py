@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from anyzmq import rpc
 
@@ -25,30 +24,34 @@ class Recorder(rpc.AttrHandler):
     """A handler for one-way services that records every call it gets."""
 
     def __init__(self) -> None:
-        self.send: MemoryObjectSendStream[tuple[str, Any]]
-        self.received: MemoryObjectReceiveStream[tuple[str, Any]]
-        self.send, self.received = anyio.create_memory_object_stream(math.inf)
+        self._items: deque[tuple[str, Any]] = deque()
+        self._arrived: anyio.Event | None = None
+
+    def put(self, item: tuple[str, Any]) -> None:
+        self._items.append(item)
+        if self._arrived is not None:
+            self._arrived.set()
 
     @rpc.method
     def record(self, value: Any) -> None:
-        self.send.send_nowait(("record", value))
+        self.put(("record", value))
 
     @rpc.method
     async def record_later(self, value: Any) -> None:
         await anyio.lowlevel.checkpoint()
-        self.send.send_nowait(("record_later", value))
+        self.put(("record_later", value))
 
     @rpc.method
     def probe(self) -> None:
-        self.send.send_nowait(("probe", None))
+        self.put(("probe", None))
 
     async def next(self, timeout: float = 5) -> tuple[str, Any]:
+        """The next recorded call, waiting for it up to ``timeout`` seconds."""
         with anyio.fail_after(timeout):
-            return await self.received.receive()
-
-    def close(self) -> None:
-        self.send.close()
-        self.received.close()
+            while not self._items:
+                self._arrived = anyio.Event()
+                await self._arrived.wait()
+        return self._items.popleft()
 
 
 @asynccontextmanager

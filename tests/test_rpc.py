@@ -175,9 +175,10 @@ async def test_exception_whose_args_do_not_fit_becomes_generic_error() -> None:
         # MyError("a", "b") is fine too; a class refusing the args falls back.
         with pytest.raises(MyError):
             await client.call.needs_two()
-    async with rpc_pair(
-        Handler(), error_table={f"{__name__}.NeedsTwo": UnicodeDecodeError}
-    ) as (_, client):
+    async with rpc_pair(Handler(), error_table={f"{__name__}.NeedsTwo": UnicodeDecodeError}) as (
+        _,
+        client,
+    ):
         with pytest.raises(rpc.GenericError):
             await client.call.needs_two()
 
@@ -242,7 +243,6 @@ async def test_cancelled_caller_leaves_client_usable() -> None:
     handler = Handler()
     async with rpc_pair(handler) as (server, client):
         async with anyio.create_task_group() as tg:
-
             tg.start_soon(client.call.forever)
             with anyio.fail_after(5):
                 await handler.started.wait()

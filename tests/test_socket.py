@@ -1,0 +1,253 @@
+"""The socket pump: edge-triggered FD handling, bursts, full send queues, atomic
+multipart sends and closing."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+import zmq
+
+from anyzmq._errors import ServiceClosedError
+from anyzmq._socket import SocketPump
+
+pytestmark = pytest.mark.anyio
+
+_names = itertools.count()
+
+
+def socket_pair(
+    kind_a: int, kind_b: int, *, hwm: int | None = None
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
+    context = zmq.Context.instance()
+    a, b = context.socket(kind_a), context.socket(kind_b)
+    for sock in (a, b):
+        sock.setsockopt(zmq.LINGER, 0)
+        if hwm is not None:
+            sock.setsockopt(zmq.SNDHWM, hwm)
+            sock.setsockopt(zmq.RCVHWM, hwm)
+    address = f"inproc://pump-test-{next(_names)}"
+    a.bind(address)
+    b.connect(address)
+    return a, b
+
+
+@asynccontextmanager
+async def pumping(
+    sock: zmq.Socket[bytes], on_message: Callable[[list[bytes]], None] | None
+) -> AsyncIterator[SocketPump]:
+    pump = SocketPump(sock)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump.run, on_message)
+            yield pump
+            tg.cancel_scope.cancel()
+    finally:
+        pump.close()
+
+
+class Collector:
+    def __init__(self, expected: int) -> None:
+        self.messages: list[list[bytes]] = []
+        self.expected = expected
+        self.done = anyio.Event()
+
+    def __call__(self, frames: list[bytes]) -> None:
+        self.messages.append(frames)
+        if len(self.messages) == self.expected:
+            self.done.set()
+
+    async def wait(self) -> None:
+        with anyio.fail_after(10):
+            await self.done.wait()
+
+
+async def test_burst_is_drained_completely() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH, hwm=0)  # no limit: the peer never blocks
+    collector = Collector(5000)
+    try:
+        async with pumping(ours, collector):
+            for i in range(5000):
+                peer.send_multipart([b"%d" % i, b"x"])
+            await collector.wait()
+    finally:
+        peer.close()
+    assert collector.messages == [[b"%d" % i, b"x"] for i in range(5000)]
+
+
+async def test_messages_queued_before_the_pump_starts_are_seen() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    for i in range(10):
+        peer.send(b"%d" % i)
+    collector = Collector(10)
+    try:
+        async with pumping(ours, collector):
+            await collector.wait()
+    finally:
+        peer.close()
+    assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(10)]
+
+
+async def test_ping_pong_where_sends_consume_the_edge() -> None:
+    # Each side answers every message it receives with a send from inside its
+    # receive callback: sends that swallow the FD's edge must not stall input.
+    a_sock, b_sock = socket_pair(zmq.PAIR, zmq.PAIR)
+    rounds = 3000
+    finished = anyio.Event()
+    pumps: dict[str, SocketPump] = {}
+
+    def on_a(frames: list[bytes]) -> None:
+        n = int(frames[0])
+        if n >= rounds:
+            finished.set()
+        else:
+            pumps["a"].send_nowait([b"%d" % (n + 1)])
+
+    def on_b(frames: list[bytes]) -> None:
+        pumps["b"].send_nowait(frames)
+
+    async with pumping(a_sock, on_a) as a, pumping(b_sock, on_b) as b:
+        pumps.update(a=a, b=b)
+        await a.send([b"0"])
+        with anyio.fail_after(20):
+            await finished.wait()
+
+
+async def test_interleaved_sends_from_other_tasks_do_not_hide_input() -> None:
+    ours, peer = socket_pair(zmq.DEALER, zmq.DEALER)
+    collector = Collector(2000)
+    try:
+        async with pumping(ours, collector) as pump:
+            async with anyio.create_task_group() as tg:
+
+                async def sender() -> None:
+                    for i in range(2000):
+                        await pump.send([b"out", b"%d" % i])
+                        if i % 7 == 0:
+                            await anyio.lowlevel.checkpoint()
+
+                async def peer_echo() -> None:
+                    for _ in range(2000):
+                        while True:
+                            try:
+                                frames = peer.recv_multipart(zmq.NOBLOCK)
+                                break
+                            except zmq.Again:
+                                await anyio.lowlevel.checkpoint()
+                        peer.send_multipart([b"in", *frames[1:]])
+
+                tg.start_soon(sender)
+                tg.start_soon(peer_echo)
+            await collector.wait()
+    finally:
+        peer.close()
+    assert [m[1] for m in collector.messages] == [b"%d" % i for i in range(2000)]
+
+
+async def test_full_send_queue_waits_then_resumes_in_order() -> None:
+    ours, peer = socket_pair(zmq.PUSH, zmq.PULL, hwm=1)
+    peer_pump_messages = Collector(300)
+    try:
+        async with pumping(ours, None) as pump:
+            blocked = 0
+            for i in range(300):
+                if not pump.send_nowait([b"%d" % i]):
+                    blocked += 1
+                    break
+            assert blocked == 1, "a queue of one message must fill up"
+            async with pumping(peer, peer_pump_messages):
+                for i in range(i, 300):
+                    await pump.send([b"%d" % i])
+                await peer_pump_messages.wait()
+    finally:
+        pass
+    assert [m[0] for m in peer_pump_messages.messages] == [b"%d" % i for i in range(300)]
+
+
+async def test_concurrent_multipart_sends_stay_whole() -> None:
+    ours, peer = socket_pair(zmq.PUSH, zmq.PULL, hwm=2)
+    senders, each = 10, 100
+    collector = Collector(senders * each)
+    async with pumping(peer, collector), pumping(ours, None) as pump:
+        async with anyio.create_task_group() as tg:
+            for s in range(senders):
+
+                async def send_all(s: int = s) -> None:
+                    for i in range(each):
+                        await pump.send([b"%d" % s, b"%d" % i, b"%d-%d" % (s, i)])
+
+                tg.start_soon(send_all)
+        await collector.wait()
+    for s_frame, i_frame, both in collector.messages:
+        assert both == s_frame + b"-" + i_frame
+    for s in range(senders):
+        mine = [int(m[1]) for m in collector.messages if m[0] == b"%d" % s]
+        assert mine == list(range(each))
+
+
+async def test_close_wakes_blocked_sender() -> None:
+    ours = zmq.Context.instance().socket(zmq.PUSH)
+    ours.bind("inproc://pump-test-nobody-%d" % next(_names))  # no peer: sends block
+    pump = SocketPump(ours)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run, None)
+        outcome: list[BaseException] = []
+
+        async def blocked_send() -> None:
+            try:
+                await pump.send([b"never"])
+            except ServiceClosedError as exc:
+                outcome.append(exc)
+
+        tg.start_soon(blocked_send)
+        await wait_for(lambda: pump._writable is not None)
+        pump.close()
+    assert len(outcome) == 1
+    assert ours.closed
+    with pytest.raises(ServiceClosedError):
+        pump.send_nowait([b"after close"])
+    pump.close()  # idempotent
+
+
+async def test_close_stops_a_parked_pump() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    pump = SocketPump(ours)
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump.run, Collector(1))
+                await wait_for(lambda: pump._parked is not None)
+                pump.close()
+    finally:
+        peer.close()
+    assert ours.closed
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    """Let other tasks run until ``condition`` holds (no fixed sleeps)."""
+    with anyio.fail_after(5):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_send_that_swallows_the_edge_wakes_the_parked_pump() -> None:
+    # The peer's message signals our FD; our own send, before the event loop
+    # looks at the FD, processes that signal. The pump must still see the message.
+    ours, peer = socket_pair(zmq.DEALER, zmq.DEALER)
+    rounds = 300
+    collector = Collector(rounds)
+    try:
+        async with pumping(ours, collector) as pump:
+            for i in range(rounds):
+                await wait_for(lambda: pump._parked is not None)
+                peer.send(b"%d" % i)
+                assert pump.send_nowait([b"ours"])
+                with anyio.fail_after(2):
+                    while len(collector.messages) <= i:
+                        await anyio.lowlevel.checkpoint()
+    finally:
+        peer.close()
+    assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(rounds)]
