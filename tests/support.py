@@ -59,6 +59,6 @@ async def rpc_pair(
     handler: rpc.AbstractHandler, *, server: dict[str, Any] | None = None, **client: Any
 ) -> AsyncIterator[tuple[rpc.RPCServer, rpc.RPCClient]]:
     """A server for ``handler`` on loopback and a client connected to it."""
-    async with rpc.serve_rpc(handler, bind=LOOPBACK, **(server or {})) as srv:
+    async with rpc.serve_rpc(handler, bind=LOOPBACK, **(server or {})) as srv:  # noqa: SIM117
         async with rpc.connect_rpc(connect=endpoint(srv), **client) as cli:
             yield srv, cli

@@ -100,7 +100,7 @@ async def test_call_returns_result() -> None:
 
 
 async def test_values_round_trip_with_lists_as_tuples() -> None:
-    when = datetime.datetime(2024, 2, 29, 12, 30, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2024, 2, 29, 12, 30, tzinfo=datetime.UTC)
     value = {"list": [1, [2, 3]], "bytes": b"\x00\xff", "text": "é", "none": None, "when": when}
     async with rpc_pair(Handler()) as (_, client):
         assert await client.call.echo(value) == {
@@ -260,7 +260,7 @@ async def test_cancelled_caller_leaves_client_usable() -> None:
 
 async def test_handler_cancelled_when_server_exits() -> None:
     handler = Handler()
-    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
+    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:  # noqa: SIM117
         async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as client:
             async with anyio.create_task_group() as tg:
 

@@ -152,18 +152,16 @@ async def test_full_send_queue_waits_then_resumes_in_order() -> None:
     peer_pump_messages = Collector(300)
     try:
         async with pumping(ours, None) as pump:
-            blocked = 0
-            for i in range(300):
-                if not pump.send_nowait([b"%d" % i]):
-                    blocked += 1
-                    break
-            assert blocked == 1, "a queue of one message must fill up"
+            sent = 0
+            while pump.send_nowait([b"%d" % sent]):
+                sent += 1
+                assert sent < 300, "a queue of one message must fill up"
             async with pumping(peer, peer_pump_messages):
-                for i in range(i, 300):
+                for i in range(sent, 300):
                     await pump.send([b"%d" % i])
                 await peer_pump_messages.wait()
     finally:
-        pass
+        peer.close()
     assert [m[0] for m in peer_pump_messages.messages] == [b"%d" % i for i in range(300)]
 
 
@@ -190,7 +188,7 @@ async def test_concurrent_multipart_sends_stay_whole() -> None:
 
 async def test_close_wakes_blocked_sender() -> None:
     ours = zmq.Context.instance().socket(zmq.PUSH)
-    ours.bind("inproc://pump-test-nobody-%d" % next(_names))  # no peer: sends block
+    ours.bind(f"inproc://pump-test-nobody-{next(_names)}")  # no peer: sends block
     pump = SocketPump(ours)
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run, None)
