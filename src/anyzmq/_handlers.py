@@ -84,8 +84,10 @@ def lookup(root: AbstractHandler, name: str) -> Target:
     """Find the ``@method`` at dotted ``name`` below ``root``.
 
     Raises:
-        NotFoundError: ``name`` is empty or has an empty part, a part is missing,
-            a namespace is not a handler, or the last part is not marked.
+        NotFoundError: ``name`` is empty or has an empty part, a part is missing
+            (``__getitem__`` raised LookupError or TypeError), a namespace is not
+            a handler, or the last part is not marked.
+        Exception: whatever else a handler's ``__getitem__`` raised.
     """
     parts = name.split(".")
     if not all(parts):
@@ -94,13 +96,13 @@ def lookup(root: AbstractHandler, name: str) -> Target:
     for part in parts[:-1]:
         try:
             handler = handler[part]
-        except LookupError:
+        except (LookupError, TypeError):
             raise NotFoundError(name) from None
         if not isinstance(handler, AbstractHandler):
             raise NotFoundError(name)
     try:
         found = handler[parts[-1]]
-    except LookupError:
+    except (LookupError, TypeError):
         raise NotFoundError(name) from None
     if isinstance(found, MethodType):
         func, bound_self = found.__func__, found.__self__

@@ -30,6 +30,13 @@ def _zoneinfo_getattr(obj: object, name: str) -> Any:
     raise UnsafePickleError(f"getattr({obj!r}, {name!r}) is not admitted")
 
 
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    # Pickle protocols 0 to 2 carry bytes as _codecs.encode(text, "latin1").
+    if encoding != "latin1":
+        raise UnsafePickleError(f"_codecs.encode with {encoding!r} is not admitted")
+    return text.encode("latin1")
+
+
 _ADMITTED: Final[dict[tuple[str, str], object]] = {
     ("datetime", "date"): datetime.date,
     ("datetime", "datetime"): datetime.datetime,
@@ -39,6 +46,8 @@ _ADMITTED: Final[dict[tuple[str, str], object]] = {
     ("datetime", "tzinfo"): datetime.tzinfo,
     ("zoneinfo", "ZoneInfo"): zoneinfo.ZoneInfo,
     ("builtins", "getattr"): _zoneinfo_getattr,
+    ("__builtin__", "getattr"): _zoneinfo_getattr,  # protocols 0 to 2
+    ("_codecs", "encode"): _latin1_encode,
 }
 
 

@@ -93,7 +93,7 @@ class ServerBase(Service):
             target = lookup(self._handler, name)
             args, kwargs = self._decode_arguments(args_frame, kwargs_frame)
             call_args, call_kwargs = target.spec.bind(target.bound_self, args, kwargs)
-        except (NotFoundError, ParameterError) as exc:
+        except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
             return
         if target.spec.is_async:

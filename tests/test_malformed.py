@@ -1,0 +1,226 @@
+"""Malformed input from peers is dropped and logged; everyone else is still served."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+
+import anyio
+import msgpack
+import pytest
+import zmq
+
+from anyzmq import rpc
+from anyzmq._wire import reply_header
+
+from .support import LOOPBACK, Recorder, endpoint, rpc_pair
+
+pytestmark = pytest.mark.anyio
+
+HEADER = struct.pack("<HHLd", 1, 2, 7, 0.0)
+GOOD_ARGS = msgpack.packb([1, 2])
+GOOD_KWARGS = msgpack.packb({})
+
+
+class Handler(rpc.AttrHandler):
+    @rpc.method
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+
+def raw_socket(kind: int, address: str) -> zmq.Socket[bytes]:
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 5000)
+    sock.connect(address)
+    return sock
+
+
+async def raw_call(sock: zmq.Socket[bytes], frames: list[bytes]) -> tuple[int, bool, object]:
+    """Send a request from a raw DEALER; return the request id, error flag and
+    answer of the next reply (received in a worker thread, the loop keeps serving)."""
+    sock.send_multipart(frames)
+    header, body = await anyio.to_thread.run_sync(sock.recv_multipart)
+    request_id = struct.unpack("<HHLd?", header)[2]
+    return request_id, bool(header[-1]), msgpack.unpackb(body, use_list=False)
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(5):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [],
+        [b"only"],
+        [HEADER, b"add", GOOD_ARGS],
+        [b"short", b"add", GOOD_ARGS, GOOD_KWARGS],
+        [HEADER + b"x", b"add", GOOD_ARGS, GOOD_KWARGS],
+    ],
+    ids=["empty", "one-frame", "three-frames", "short-header", "long-header"],
+)
+async def test_rpc_server_drops_unanswerable_requests(
+    frames: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
+        async with rpc_pair(Handler(), timeout=5) as (server, client):
+            raw = raw_socket(zmq.DEALER, endpoint(server))
+            try:
+                if frames:
+                    raw.send_multipart(frames)
+                else:
+                    raw.send(b"")
+                await wait_until(lambda: server.dropped_messages == 1)
+                # The garbage got no answer: the first reply is to the next good call.
+                good = struct.pack("<HHLd", 1, 2, 99, 0.0)
+                answer = await raw_call(raw, [good, b"add", GOOD_ARGS, GOOD_KWARGS])
+                assert answer == (99, False, 3)
+                assert await client.call.add(1, 2) == 3
+            finally:
+                raw.close()
+    assert any("dropped a message" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("frames", "error"),
+    [
+        ([HEADER, b"\xff\xfe", GOOD_ARGS, GOOD_KWARGS], "aiozmq.rpc.base.NotFoundError"),
+        ([HEADER, b"add", b"\xc1", GOOD_KWARGS], "aiozmq.rpc.base.ParametersError"),
+        ([HEADER, b"add", GOOD_ARGS, b"\x92\x01"], "aiozmq.rpc.base.ParametersError"),
+        ([HEADER, b"add", msgpack.packb({"a": 1}), GOOD_KWARGS], "aiozmq.rpc.base.ParametersError"),
+        ([HEADER, b"add", GOOD_ARGS, msgpack.packb([1])], "aiozmq.rpc.base.ParametersError"),
+        ([HEADER, b"add", GOOD_ARGS, msgpack.packb({1: 2})], "aiozmq.rpc.base.ParametersError"),
+        (
+            [HEADER, b"add", msgpack.packb([msgpack.ExtType(5, b"x"), 1]), GOOD_KWARGS],
+            "aiozmq.rpc.base.ParametersError",
+        ),
+        ([HEADER, b"add", GOOD_ARGS + b"\x00", GOOD_KWARGS], "aiozmq.rpc.base.ParametersError"),
+    ],
+    ids=[
+        "non-utf8-name",
+        "invalid-msgpack",
+        "truncated-kwargs",
+        "args-not-array",
+        "kwargs-not-map",
+        "int-keyed-kwargs",
+        "unknown-ext",
+        "trailing-bytes",
+    ],
+)
+async def test_rpc_server_answers_bad_calls_with_an_error(frames: list[bytes], error: str) -> None:
+    async with rpc_pair(Handler(), timeout=5) as (server, client):
+        raw = raw_socket(zmq.DEALER, endpoint(server))
+        try:
+            request_id, is_error, answer = await raw_call(raw, frames)
+        finally:
+            raw.close()
+        assert request_id == 7
+        assert is_error
+        assert isinstance(answer, tuple)
+        assert answer[0] == error
+        assert await client.call.add(1, 2) == 3
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [[b"a", b"b"], [b"record", b"\xc1", GOOD_KWARGS], [b"\xff", GOOD_ARGS, GOOD_KWARGS]],
+    ids=["frame-count", "invalid-msgpack", "non-utf8-name"],
+)
+async def test_pipeline_server_survives_garbage(frames: list[bytes]) -> None:
+    handler = Recorder()
+    async with rpc.serve_pipeline(handler, bind=LOOPBACK) as server:
+        raw = raw_socket(zmq.PUSH, endpoint(server))
+        try:
+            raw.send_multipart(frames)
+            raw.send_multipart([b"record", msgpack.packb(["fine"]), GOOD_KWARGS])
+            assert await handler.next() == ("record", "fine")
+        finally:
+            raw.close()
+
+
+async def test_pubsub_server_survives_garbage() -> None:
+    handler = Recorder()
+    async with rpc.serve_pubsub(handler, bind=LOOPBACK, subscribe="") as server:
+        raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.connect(endpoint(server))
+        try:
+            # Keep sending garbage and one good call until the subscription is in.
+            while True:
+                raw.send_multipart([b"t", b"x"])
+                raw.send_multipart([b"t", b"probe", b"\xc1", GOOD_KWARGS])
+                raw.send_multipart([b"t", b"probe", msgpack.packb([]), GOOD_KWARGS])
+                try:
+                    assert await handler.next(timeout=0.01) == ("probe", None)
+                    break
+                except TimeoutError:
+                    continue
+            assert server.dropped_messages >= 1
+        finally:
+            raw.close()
+
+
+async def test_client_drops_bad_answers_and_fails_undecodable_ones() -> None:
+    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+        router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.RCVTIMEO, 5000)
+        router.connect(endpoint(client))
+        try:
+            async with anyio.create_task_group() as tg:
+                results: list[object] = []
+
+                async def call() -> None:
+                    try:
+                        results.append(await client.call.anything())
+                    except Exception as exc:
+                        results.append(exc)
+
+                tg.start_soon(call)
+                identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
+                request_id = struct.unpack("<HHLd", header)[2]
+                good = msgpack.packb("answer")
+                for frames in (
+                    [identity, b"one frame"],
+                    [identity, b"short", good],
+                    [identity, reply_header(request_id + 1, is_error=False), good],
+                    [identity, reply_header(request_id, is_error=False), b"\xc1"],
+                    [identity, reply_header(request_id, is_error=False), good],  # late
+                ):
+                    router.send_multipart(frames)
+            assert len(results) == 1
+            assert isinstance(results[0], rpc.ProtocolError)
+            assert client.pending_calls == 0
+        finally:
+            router.close()
+
+
+async def test_client_reports_malformed_error_answers() -> None:
+    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+        router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.connect(endpoint(client))
+        try:
+            async with anyio.create_task_group() as tg:
+                errors: list[BaseException] = []
+
+                async def call() -> None:
+                    try:
+                        await client.call.anything()
+                    except Exception as exc:
+                        errors.append(exc)
+
+                tg.start_soon(call)
+                identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
+                request_id = struct.unpack("<HHLd", header)[2]
+                router.send_multipart(
+                    [identity, reply_header(request_id, is_error=True), msgpack.packb(42)]
+                )
+            assert len(errors) == 1
+            assert isinstance(errors[0], rpc.ProtocolError)
+        finally:
+            router.close()

@@ -1,0 +1,144 @@
+"""Service lifetime: entering, closing, exceptions out of the context, transport."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+import zmq
+
+from anyzmq import rpc
+
+from .support import LOOPBACK, Recorder, endpoint, rpc_pair
+
+pytestmark = pytest.mark.anyio
+
+
+class Handler(rpc.AttrHandler):
+    @rpc.method
+    def ping(self) -> str:
+        return "pong"
+
+
+async def test_transport_before_enter_and_after_exit() -> None:
+    server = rpc.serve_rpc(Handler(), bind=LOOPBACK)
+    with pytest.raises(rpc.ServiceClosedError, match="not open yet"):
+        server.transport  # noqa: B018
+    async with server:
+        assert server.transport.bindings()
+    with pytest.raises(rpc.ServiceClosedError, match="closed"):
+        server.transport  # noqa: B018
+
+
+async def test_service_enters_once() -> None:
+    server = rpc.serve_rpc(Handler(), bind=LOOPBACK)
+    async with server:
+        pass
+    with pytest.raises(RuntimeError, match="once"):
+        async with server:
+            pass
+
+
+async def test_close_and_wait_closed_inside_the_context() -> None:
+    async with rpc_pair(Handler()) as (server, client):
+        assert await client.call.ping() == "pong"
+        server.close()
+        server.close()  # idempotent
+        await server.wait_closed()
+        with pytest.raises(rpc.ServiceClosedError):
+            server.transport  # noqa: B018
+        # The user's own code in the context is not cancelled by close().
+        await anyio.lowlevel.checkpoint()
+    await server.wait_closed()
+
+
+async def test_wait_closed_on_a_service_never_entered() -> None:
+    server = rpc.serve_rpc(Handler())
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(RuntimeError, match="once"):
+        async with server:
+            pass
+
+
+async def test_exceptions_leave_the_context_unwrapped() -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with rpc.serve_rpc(Handler(), bind=LOOPBACK):
+            raise KeyError("mine")
+
+
+async def test_user_exception_groups_stay_whole() -> None:
+    group = ExceptionGroup("user's", [KeyError("a")])
+    with pytest.raises(ExceptionGroup) as info:
+        async with rpc.serve_rpc(Handler(), bind=LOOPBACK):
+            raise group
+    # Not unwrapped to the KeyError (trio may hand back an equal copy of the group).
+    assert info.value.message == "user's"
+    assert [type(e) for e in info.value.exceptions] == [KeyError]
+
+
+async def test_outer_cancellation_closes_the_service() -> None:
+    with anyio.move_on_after(0.01) as scope:
+        async with rpc.serve_rpc(Handler(), bind=LOOPBACK) as server:
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    with pytest.raises(rpc.ServiceClosedError):
+        server.transport  # noqa: B018
+
+
+async def test_bad_endpoint_raises_oserror_and_leaks_nothing() -> None:
+    with pytest.raises(OSError, match=r"Invalid argument|Protocol not supported"):
+        async with rpc.serve_rpc(Handler(), bind="nonsense://where"):
+            pass
+    async with rpc.serve_rpc(Handler(), bind=LOOPBACK) as first:
+        with pytest.raises(OSError, match="in use"):
+            async with rpc.serve_rpc(Handler(), bind=endpoint(first)):
+                pass
+
+
+async def test_transport_binds_connects_and_tunes() -> None:
+    handler = Recorder()
+    async with (
+        rpc.serve_pipeline(handler) as server,
+        rpc.connect_pipeline() as client,
+    ):
+        assert server.transport.bindings() == frozenset()
+        real = server.transport.bind(LOOPBACK)
+        assert real.startswith("tcp://127.0.0.1:")
+        assert not real.endswith("*")
+        assert server.transport.bindings() == {real}
+        assert client.transport.connect(real) == real
+        assert client.transport.connections() == {real}
+        await client.notify.record(1)
+        assert await handler.next() == ("record", 1)
+        client.transport.disconnect(real)
+        assert client.transport.connections() == frozenset()
+        server.transport.unbind(real)
+        assert server.transport.bindings() == frozenset()
+        server.transport.setsockopt(zmq.RCVHWM, 7)
+        assert server.transport.getsockopt(zmq.RCVHWM) == 7
+        server.transport.setsockopt(zmq.ROUTING_ID, "name")
+        assert server.transport.getsockopt(zmq.ROUTING_ID) == b"name"
+        with pytest.raises(OSError):  # noqa: PT011
+            server.transport.unbind("tcp://127.0.0.1:9")
+        with pytest.raises(OSError):  # noqa: PT011
+            server.transport.subscribe("not a SUB socket")
+        with pytest.raises(TypeError, match="endpoint"):
+            server.transport.bind(42)  # type: ignore[arg-type]
+
+
+async def test_several_endpoints_and_ipc(tmp_path: object) -> None:
+    ipc = f"ipc://{tmp_path}/anyzmq.sock"
+    async with rpc.serve_rpc(Handler(), bind=[LOOPBACK, ipc]) as server:
+        bound = server.transport.bindings()
+        assert ipc in bound
+        assert len(bound) == 2
+        async with rpc.connect_rpc(connect=ipc, timeout=5) as client:
+            assert await client.call.ping() == "pong"
+
+
+async def test_linger_option_is_honoured_on_close() -> None:
+    async with rpc.connect_pipeline(connect="tcp://127.0.0.1:9") as client:
+        assert client.transport.getsockopt(zmq.LINGER) == 0
+        client.transport.setsockopt(zmq.LINGER, 10)
+        await client.notify.anything()
+    # Leaving waited at most the 10 ms of linger for the unsendable message.

@@ -1,0 +1,47 @@
+"""Headers and request ids."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from anyzmq import _wire
+
+
+def test_request_header_layout() -> None:
+    ids = _wire.RequestIds()
+    header = ids.header(0x01020304)
+    assert len(header) == _wire.REQUEST_HEADER_SIZE == 16
+    _pid, _rnd, request_id, sent = struct.unpack("<HHLd", header)
+    assert request_id == 0x01020304
+    assert sent > 1_600_000_000
+    assert _wire.request_id_of(header) == 0x01020304
+
+
+def test_reply_header_layout() -> None:
+    header = _wire.reply_header(7, is_error=True)
+    assert len(header) == _wire.REPLY_HEADER_SIZE == 17
+    assert _wire.parse_reply_header(header) == (7, True)
+    assert _wire.parse_reply_header(_wire.reply_header(8, is_error=False)) == (8, False)
+
+
+@pytest.mark.parametrize("size", [0, 15, 17])
+def test_request_header_size_is_checked(size: int) -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        _wire.request_id_of(b"x" * size)
+
+
+@pytest.mark.parametrize("size", [0, 16, 18])
+def test_reply_header_size_is_checked(size: int) -> None:
+    with pytest.raises(ValueError, match="17 bytes"):
+        _wire.parse_reply_header(b"x" * size)
+
+
+def test_request_ids_wrap_and_skip_ids_in_use() -> None:
+    ids = _wire.RequestIds()
+    assert ids.next_id({}) == 1
+    assert ids.next_id({2: None, 3: None}) == 4
+    ids._last = _wire.MAX_REQUEST_ID - 1
+    assert ids.next_id({}) == _wire.MAX_REQUEST_ID
+    assert ids.next_id({1: None}) == 2
