@@ -105,6 +105,21 @@ def test_type_checker_only_annotations_pass_values_through(annotation: Any) -> N
     assert spec.check_result(value) is value
 
 
+class Point:
+    def __init__(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+
+def test_instances_of_the_annotated_class_pass_unchanged() -> None:
+    def f(p: Point, n: float) -> None: ...
+
+    point = Point(1, 2)
+    args, _ = spec_of(f).bind(None, (point, 1), {})
+    assert args[0] is point
+    assert args[1] == 1.0
+    assert isinstance(args[1], float)
+
+
 def test_abstract_classes_check_instances() -> None:
     def f(a: collections.abc.Mapping) -> None: ...  # type: ignore[type-arg]
 

@@ -1,8 +1,9 @@
 """Binding a call's arguments to a method's signature and applying annotations.
 
 An annotation is applied as ``value = annotation(value)`` when it is a plain
-callable: a class such as ``int`` or a validator function. Two classes are
-special: ``object`` admits anything unchanged, and an abstract class (such as
+callable: a class such as ``int`` or a validator function. For a class, a value
+that already is an instance passes unchanged (so ``p: Point`` works for a
+translated ``Point``); ``object`` admits anything; an abstract class (such as
 ``collections.abc.Mapping``) is checked with ``isinstance`` since it cannot be
 called. Type-checker-only constructs (``list[int]``, ``int | None``,
 ``typing.Optional[int]``, ``Any``, ``Literal[...]``, a string that cannot be
@@ -25,6 +26,13 @@ Converter = Callable[[Any], Any]
 _EMPTY: Final = inspect.Parameter.empty
 
 
+def _class_converter(cls: type) -> Converter:
+    def convert(value: Any) -> Any:
+        return value if isinstance(value, cls) else cls(value)
+
+    return convert
+
+
 def _instance_check(cls: type) -> Converter:
     def check(value: Any) -> Any:
         if not isinstance(value, cls):
@@ -45,8 +53,10 @@ def _converter(annotation: object) -> Converter | None:
         return None
     if not callable(annotation):
         return None
-    if isinstance(annotation, type) and inspect.isabstract(annotation):
-        return _instance_check(annotation)
+    if isinstance(annotation, type):
+        if inspect.isabstract(annotation):
+            return _instance_check(annotation)
+        return _class_converter(annotation)
     return annotation
 
 
