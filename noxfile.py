@@ -1,0 +1,47 @@
+"""Test matrix (every installed Python 3.11+ x every backend), lint and types.
+
+nox                      # everything available here
+nox -s tests-3.12        # one Python, all backends
+nox -s "tests-3.11(backend='trio')"
+nox -s lint
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "lint"]
+
+CANDIDATES = ["3.11", "3.12", "3.13"]
+
+# pyenv installs versions that its shims do not expose unless selected: put their
+# bin folders on PATH so that nox finds every installed interpreter.
+_pyenv_versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+if _pyenv_versions.is_dir():
+    _bins = [str(p / "bin") for p in sorted(_pyenv_versions.iterdir()) if (p / "bin").is_dir()]
+    os.environ["PATH"] = os.pathsep.join([*_bins, os.environ.get("PATH", "")])
+
+PYTHONS = [v for v in CANDIDATES if shutil.which(f"python{v}")] or CANDIDATES[:1]
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def tests(session: nox.Session, backend: str) -> None:
+    """The test suite on one Python and one event loop."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env={"ANYZMQ_TEST_BACKENDS": backend})
+
+
+@nox.session(python=PYTHONS[0])
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy --strict on src/."""
+    session.install("-e", ".[dev]")
+    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "noxfile.py")
+    session.run("mypy", "--strict", "src")
