@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import pytest
 
@@ -98,3 +100,39 @@ async def test_publishing_without_subscribers_does_not_block() -> None:
     async with rpc.connect_pubsub(bind=LOOPBACK) as client:
         for i in range(2000):
             await client.publish("t").record(i)
+
+
+class Failing(Recorder):
+    @rpc.method
+    def fail(self) -> None:
+        self.put(("fail", None))
+        raise RuntimeError("published failure")
+
+    @rpc.method
+    async def forever(self) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.put(("forever cancelled", None))
+
+
+async def test_errors_are_logged_and_timeouts_cancel(caplog: pytest.LogCaptureFixture) -> None:
+    handler = Failing()
+    with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
+        async with (
+            rpc.serve_pubsub(
+                handler, bind=LOOPBACK, subscribe="", log_exceptions=True, timeout=0.05
+            ) as server,
+            rpc.connect_pubsub(connect=endpoint(server)) as client,
+        ):
+            await wait_until_subscribed(client, "t", handler)
+            await client.publish("t").missing()
+            await client.publish("t").fail()
+            await client.publish("t").forever()
+            assert await handler.next() == ("fail", None)
+            assert await handler.next() == ("forever cancelled", None)
+            assert server.running_calls == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "anyzmq.rpc"]
+    assert any("'missing'" in m and "NotFoundError" in m for m in messages)
+    assert any("published failure" in m for m in messages)
+    assert any("TimeoutError" in m and "'forever'" in m for m in messages)

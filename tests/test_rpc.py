@@ -36,6 +36,7 @@ class Handler(rpc.AttrHandler):
         self.sub = Sub()
         self.started = anyio.Event()
         self.finally_ran = anyio.Event()
+        self.gate = anyio.Event()
 
     @rpc.method
     def add(self, a: int, b: int = 1) -> int:
@@ -81,6 +82,13 @@ class Handler(rpc.AttrHandler):
             await anyio.sleep_forever()
         finally:
             self.finally_ran.set()
+
+    @rpc.method
+    async def gated(self, value: object) -> object:
+        self.started.set()
+        await self.gate.wait()
+        self.finally_ran.set()
+        return value
 
     @rpc.method
     def bad_result(self) -> int:
@@ -213,6 +221,30 @@ async def test_client_timeout_raises_timeout_error_and_drops_late_answer() -> No
             await client.call.forever()
         assert client.pending_calls == 0
         assert await client.with_timeout(5).call.add(1, 2) == 3
+
+
+async def test_late_answer_never_reaches_a_later_call() -> None:
+    handler = Handler()
+    async with rpc_pair(handler) as (server, client):
+        with pytest.raises(TimeoutError):
+            await client.with_timeout(0.05).call.gated("late")
+        handler.gate.set()
+        await handler.finally_ran.wait()  # the late answer is on its way
+        assert await client.call.echo("mine") == "mine"
+        assert await client.call.add(1, 2) == 3
+        assert client.pending_calls == 0
+        assert server.running_calls == 0
+
+
+async def test_timeout_when_no_server_answers() -> None:
+    async with rpc.connect_rpc(connect="tcp://127.0.0.1:9", timeout=0.05) as client:
+        with pytest.raises(TimeoutError):
+            await client.call.add(1, 2)
+        assert client.pending_calls == 0
+    async with rpc.connect_rpc(bind=LOOPBACK, timeout=0.05) as client:
+        with pytest.raises(TimeoutError):  # no peer: the request cannot even be queued
+            await client.call.add(1, 2)
+        assert client.pending_calls == 0
 
 
 async def test_with_timeout_view() -> None:

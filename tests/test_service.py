@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import pytest
 import zmq
@@ -142,3 +144,23 @@ async def test_linger_option_is_honoured_on_close() -> None:
         client.transport.setsockopt(zmq.LINGER, 10)
         await client.notify.anything()
     # Leaving waited at most the 10 ms of linger for the unsendable message.
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_no_descriptor_leak_over_many_services() -> None:
+    async def cycle() -> None:
+        async with rpc_pair(Handler()) as (_, client):
+            assert await client.call.ping() == "pong"
+
+    await cycle()  # ZeroMQ's context and threads take their descriptors once
+    before = open_descriptors()
+    for _ in range(50):
+        await cycle()
+    # ZeroMQ's reaper closes descriptors asynchronously: allow it to catch up.
+    with anyio.fail_after(5):
+        while open_descriptors() > before + 4:
+            await anyio.lowlevel.checkpoint()
