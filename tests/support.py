@@ -56,7 +56,7 @@ class Recorder(rpc.AttrHandler):
 
 @asynccontextmanager
 async def rpc_pair(
-    handler: rpc.AbstractHandler, *, server: dict[str, Any] | None = None, **client: Any
+    handler: rpc.HandlerLike, *, server: dict[str, Any] | None = None, **client: Any
 ) -> AsyncIterator[tuple[rpc.RPCServer, rpc.RPCClient]]:
     """A server for ``handler`` on loopback and a client connected to it."""
     async with rpc.serve_rpc(handler, bind=LOOPBACK, **(server or {})) as srv:  # noqa: SIM117

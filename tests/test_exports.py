@@ -11,6 +11,7 @@ EXPECTED = {
     "Error",
     "ErrorTable",
     "GenericError",
+    "HandlerLike",
     "NotFoundError",
     "ParameterError",
     "ParametersError",

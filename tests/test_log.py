@@ -13,7 +13,7 @@ def test_drop_reports_are_rate_limited(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(_log.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("anyzmq._log.time.monotonic", lambda: now[0])
     reporter = _log.DropReporter("Test", interval=1.0)
     with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
         for _ in range(1000):

@@ -22,7 +22,7 @@ _names = itertools.count()
 def socket_pair(
     kind_a: int, kind_b: int, *, hwm: int | None = None
 ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     a, b = context.socket(kind_a), context.socket(kind_b)
     for sock in (a, b):
         sock.setsockopt(zmq.LINGER, 0)
@@ -187,7 +187,7 @@ async def test_concurrent_multipart_sends_stay_whole() -> None:
 
 
 async def test_close_wakes_blocked_sender() -> None:
-    ours = zmq.Context.instance().socket(zmq.PUSH)
+    ours: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
     ours.bind(f"inproc://pump-test-nobody-{next(_names)}")  # no peer: sends block
     pump = SocketPump(ours)
     async with anyio.create_task_group() as tg:

@@ -4,14 +4,14 @@ looking a dotted name up in a handler tree."""
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MethodType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from ._errors import NotFoundError
 from ._signature import MethodSpec
 
-__all__ = ["AbstractHandler", "AttrHandler", "Target", "lookup", "method"]
+__all__ = ["AbstractHandler", "AttrHandler", "HandlerLike", "Target", "lookup", "method"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__rpc__"
@@ -71,6 +71,11 @@ class AttrHandler(AbstractHandler):
             raise KeyError(key) from None
 
 
+#: What servers accept as a handler: an :class:`AbstractHandler`, or a mapping (a
+#: ``dict`` is an ``AbstractHandler`` at run time, but not to a type checker).
+HandlerLike: TypeAlias = AbstractHandler | Mapping[str, Any]
+
+
 class Target(NamedTuple):
     """A method found by :func:`lookup`: the function, its bound ``self`` or None,
     and its spec."""
@@ -80,7 +85,7 @@ class Target(NamedTuple):
     spec: MethodSpec
 
 
-def lookup(root: AbstractHandler, name: str) -> Target:
+def lookup(root: HandlerLike, name: str) -> Target:
     """Find the ``@method`` at dotted ``name`` below ``root``.
 
     Raises:

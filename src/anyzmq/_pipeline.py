@@ -11,7 +11,7 @@ import zmq
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
-from ._handlers import AbstractHandler
+from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._service import Service
 
@@ -81,7 +81,7 @@ def connect_pipeline(
 
 
 def serve_pipeline(
-    handler: AbstractHandler,
+    handler: HandlerLike,
     *,
     connect: str | Iterable[str] | None = None,
     bind: str | Iterable[str] | None = None,

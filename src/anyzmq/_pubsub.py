@@ -11,7 +11,7 @@ import zmq
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
-from ._handlers import AbstractHandler
+from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._service import Service
 from ._transport import topic_bytes
@@ -60,7 +60,7 @@ class PubSubService(OneWayServer):
     _socket_type = zmq.SUB
 
     def __init__(
-        self, handler: AbstractHandler, *, subscribe: tuple[bytes, ...], **options: Any
+        self, handler: HandlerLike, *, subscribe: tuple[bytes, ...], **options: Any
     ) -> None:
         super().__init__(handler, **options)
         self._initial_topics = subscribe
@@ -125,7 +125,7 @@ def connect_pubsub(
 
 
 def serve_pubsub(
-    handler: AbstractHandler,
+    handler: HandlerLike,
     *,
     connect: str | Iterable[str] | None = None,
     bind: str | Iterable[str] | None = None,

@@ -15,7 +15,7 @@ from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ProtocolError, ServiceClosedError
-from ._handlers import AbstractHandler
+from ._handlers import HandlerLike
 from ._log import DropReporter, logger
 from ._server import ServerBase, _check_timeout
 from ._service import Service
@@ -208,7 +208,7 @@ class RPCServer(ServerBase):
 
     _socket_type = zmq.ROUTER
 
-    def __init__(self, handler: AbstractHandler, **options: Any) -> None:
+    def __init__(self, handler: HandlerLike, **options: Any) -> None:
         super().__init__(handler, **options)
         self._headers = _wire.ReplyHeaders()
 
@@ -285,7 +285,7 @@ def connect_rpc(
 
 
 def serve_rpc(
-    handler: AbstractHandler,
+    handler: HandlerLike,
     *,
     bind: str | Iterable[str] | None = None,
     connect: str | Iterable[str] | None = None,

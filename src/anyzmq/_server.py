@@ -13,7 +13,7 @@ import anyio
 
 from ._codec import DecodeError, TranslationTable
 from ._errors import NotFoundError, ParameterError
-from ._handlers import AbstractHandler, Target, lookup
+from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import DropReporter, logger
 from ._service import Service
 
@@ -49,7 +49,7 @@ class ServerBase(Service):
 
     def __init__(
         self,
-        handler: AbstractHandler,
+        handler: HandlerLike,
         *,
         bind: str | Iterable[str] | None,
         connect: str | Iterable[str] | None,

@@ -15,6 +15,7 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import ServiceClosedError as ServiceClosedError
 from ._handlers import AbstractHandler as AbstractHandler
 from ._handlers import AttrHandler as AttrHandler
+from ._handlers import HandlerLike as HandlerLike
 from ._handlers import method as method
 from ._log import logger as logger
 from ._pipeline import PipelineClient as PipelineClient
@@ -39,6 +40,7 @@ __all__ = [
     "Error",
     "ErrorTable",
     "GenericError",
+    "HandlerLike",
     "NotFoundError",
     "ParameterError",
     "ParametersError",
