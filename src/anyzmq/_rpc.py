@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import suppress
 from types import TracebackType
 from typing import Any, final
 
@@ -250,8 +249,12 @@ class RPCServer(ServerBase):
 
     def _answer(self, envelope: list[bytes], request_id: int, is_error: bool, body: bytes) -> None:
         header = self._headers.header(request_id, is_error=is_error)
-        with suppress(ServiceClosedError):  # closing: the caller goes with the connection
+        try:
             self._check_open().send_nowait([*envelope, header, body])
+        except ServiceClosedError:
+            pass  # closing: the caller goes with the connection
+        except OSError as exc:  # for example EHOSTUNREACH with zmq.ROUTER_MANDATORY
+            self._drop(f"the answer to call #{request_id} could not be sent: {exc}")
 
 
 def connect_rpc(

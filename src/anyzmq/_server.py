@@ -5,7 +5,7 @@ the concrete server."""
 
 from __future__ import annotations
 
-import pprint
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +18,18 @@ from ._log import DropReporter, logger
 from ._service import Service
 
 __all__ = ["ServerBase"]
+
+
+def _bounded_repr() -> reprlib.Repr:
+    # Arguments come from the network: log them bounded in depth and length.
+    bounded = reprlib.Repr()
+    bounded.maxlevel = 6
+    bounded.maxstring = bounded.maxother = 200
+    bounded.maxlong = 100
+    return bounded
+
+
+_ARGUMENTS_REPR = _bounded_repr()
 
 
 def _check_timeout(timeout: float | None) -> float | None:
@@ -156,8 +168,8 @@ class ServerBase(Service):
             "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s",
             exc,
             name,
-            pprint.pformat(args),
-            pprint.pformat(kwargs),
+            _ARGUMENTS_REPR.repr(args),
+            _ARGUMENTS_REPR.repr(kwargs),
             exc_info=exc,
         )
 

@@ -12,6 +12,7 @@ import zmq
 
 from ._codec import Codec, TranslationTable
 from ._errors import ServiceClosedError
+from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, endpoints
 
@@ -89,14 +90,15 @@ class Service:
                 transport.bind(endpoint)
             for endpoint in self._connect:
                 transport.connect(endpoint)
+            self._closed_event = anyio.Event()
+            task_group = anyio.create_task_group()
+            await task_group.__aenter__()
         except BaseException:
             sock.close(linger=0)
             raise
         self._pump = SocketPump(sock)
         self._transport = transport
-        self._closed_event = anyio.Event()
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
+        self._task_group = task_group
         self._state = _OPEN
         self._task_group.start_soon(self._run_background, name=f"anyzmq pump of {self!r}")
         return self
@@ -124,7 +126,7 @@ class Service:
             with self._background:
                 async with anyio.create_task_group() as handlers:
                     self._handlers = handlers
-                    await self._pump.run(self._on_message if self._receives else None)
+                    await self._pump.run(self._receive if self._receives else None)
         finally:
             self._handlers = None
             self._state = _CLOSED
@@ -133,6 +135,13 @@ class Service:
             with zmq_errors_as_oserror():
                 self._pump.close(linger=self._pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
             self._closed_event.set()
+
+    def _receive(self, frames: list[bytes]) -> None:
+        # Whatever goes wrong with one message must not stop the service.
+        try:
+            self._on_message(frames)
+        except Exception:
+            logger.exception("%s failed to handle a message and dropped it", type(self).__name__)
 
     def _not_open_reason(self) -> str:
         if self._state == _NEW:
