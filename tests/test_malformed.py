@@ -224,3 +224,51 @@ async def test_client_reports_malformed_error_answers() -> None:
             assert isinstance(errors[0], rpc.ProtocolError)
         finally:
             router.close()
+
+
+class ExplodingLookup(rpc.AbstractHandler):
+    def __getitem__(self, key: str) -> object:
+        if key == "add":
+            return Handler().add
+        raise RuntimeError(f"lookup of {key!r} exploded")
+
+
+async def test_handler_lookup_errors_reach_the_caller_and_the_server_goes_on() -> None:
+    async with rpc_pair(ExplodingLookup(), timeout=5) as (_, client):
+        with pytest.raises(RuntimeError, match="exploded"):
+            await client.call.boom()
+        assert await client.call.add(1, 2) == 3
+
+
+class Gated(rpc.AttrHandler):
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.started = anyio.Event()
+
+    @rpc.method
+    async def wait(self) -> str:
+        self.started.set()
+        await self.gate.wait()
+        return "done"
+
+    @rpc.method
+    def ping(self) -> str:
+        return "pong"
+
+
+async def test_server_survives_answering_a_vanished_peer_with_router_mandatory() -> None:
+    handler = Gated()
+    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
+        server.transport.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as doomed:
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(doomed.call.wait)
+                    await handler.started.wait()
+                    tg.cancel_scope.cancel()
+        # The caller is gone: its answer fails to route (EHOSTUNREACH once the
+        # server has seen the disconnection, silently before) and the server goes on.
+        handler.gate.set()
+        await wait_until(lambda: server.running_calls == 0)
+        async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as client:
+            assert await client.call.ping() == "pong"
