@@ -45,6 +45,13 @@ class Recorder(rpc.AttrHandler):
     def probe(self) -> None:
         self.put(("probe", None))
 
+    @rpc.method
+    async def forever(self) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.put(("forever cancelled", None))
+
     async def next(self, timeout: float = 5) -> tuple[str, Any]:
         """The next recorded call, waiting for it up to ``timeout`` seconds."""
         with anyio.fail_after(timeout):

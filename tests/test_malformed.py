@@ -164,66 +164,58 @@ async def test_pubsub_server_survives_garbage() -> None:
             raw.close()
 
 
-async def test_client_drops_bad_answers_and_fails_undecodable_ones() -> None:
-    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
-        router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
-        router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.RCVTIMEO, 5000)
-        router.connect(endpoint(client))
+async def answer_one_call(
+    client: rpc.RPCClient, replies: Callable[[bytes, int], list[list[bytes]]]
+) -> object:
+    """Make one call, answer it from a raw ROUTER with ``replies(identity, request_id)``
+    and return what the call returned or raised."""
+    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.RCVTIMEO, 5000)
+    router.connect(endpoint(client))
+    outcome: list[object] = []
+
+    async def call() -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                results: list[object] = []
+            outcome.append(await client.call.anything())
+        except Exception as exc:
+            outcome.append(exc)
 
-                async def call() -> None:
-                    try:
-                        results.append(await client.call.anything())
-                    except Exception as exc:
-                        results.append(exc)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
+            for frames in replies(identity, struct.unpack("<HHLd", header)[2]):
+                router.send_multipart(frames)
+    finally:
+        router.close()
+    (result,) = outcome
+    return result
 
-                tg.start_soon(call)
-                identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
-                request_id = struct.unpack("<HHLd", header)[2]
-                good = msgpack.packb("answer")
-                for frames in (
-                    [identity, b"one frame"],
-                    [identity, b"short", good],
-                    [identity, reply_header(request_id + 1, is_error=False), good],
-                    [identity, reply_header(request_id, is_error=False), b"\xc1"],
-                    [identity, reply_header(request_id, is_error=False), good],  # late
-                ):
-                    router.send_multipart(frames)
-            assert len(results) == 1
-            assert isinstance(results[0], rpc.ProtocolError)
-            assert client.pending_calls == 0
-        finally:
-            router.close()
+
+async def test_client_drops_bad_answers_and_fails_undecodable_ones() -> None:
+    good = msgpack.packb("answer")
+
+    def replies(identity: bytes, request_id: int) -> list[list[bytes]]:
+        return [
+            [identity, b"one frame"],
+            [identity, b"short", good],
+            [identity, reply_header(request_id + 1, is_error=False), good],
+            [identity, reply_header(request_id, is_error=False), b"\xc1"],
+            [identity, reply_header(request_id, is_error=False), good],  # late
+        ]
+
+    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+        assert isinstance(await answer_one_call(client, replies), rpc.ProtocolError)
+        assert client.pending_calls == 0
 
 
 async def test_client_reports_malformed_error_answers() -> None:
+    def replies(identity: bytes, request_id: int) -> list[list[bytes]]:
+        return [[identity, reply_header(request_id, is_error=True), msgpack.packb(42)]]
+
     async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
-        router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
-        router.setsockopt(zmq.LINGER, 0)
-        router.connect(endpoint(client))
-        try:
-            async with anyio.create_task_group() as tg:
-                errors: list[BaseException] = []
-
-                async def call() -> None:
-                    try:
-                        await client.call.anything()
-                    except Exception as exc:
-                        errors.append(exc)
-
-                tg.start_soon(call)
-                identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
-                request_id = struct.unpack("<HHLd", header)[2]
-                router.send_multipart(
-                    [identity, reply_header(request_id, is_error=True), msgpack.packb(42)]
-                )
-            assert len(errors) == 1
-            assert isinstance(errors[0], rpc.ProtocolError)
-        finally:
-            router.close()
+        assert isinstance(await answer_one_call(client, replies), rpc.ProtocolError)
 
 
 class ExplodingLookup(rpc.AbstractHandler):

@@ -25,13 +25,6 @@ class Failing(Recorder):
         self.put(("returns", None))
         return 5
 
-    @rpc.method
-    async def forever(self) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            self.put(("forever cancelled", None))
-
 
 async def test_notifications_arrive_in_order() -> None:
     handler = Recorder()

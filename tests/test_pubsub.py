@@ -108,13 +108,6 @@ class Failing(Recorder):
         self.put(("fail", None))
         raise RuntimeError("published failure")
 
-    @rpc.method
-    async def forever(self) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            self.put(("forever cancelled", None))
-
 
 async def test_errors_are_logged_and_timeouts_cancel(caplog: pytest.LogCaptureFixture) -> None:
     handler = Failing()
