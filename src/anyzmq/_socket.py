@@ -26,12 +26,15 @@ __all__ = ["SocketPump", "zmq_errors_as_oserror"]
 
 #: Messages handled per wake-up before the pump lets other tasks run.
 _BATCH: Final = 256
-_POLLIN: Final = zmq.POLLIN
-_POLLOUT: Final = zmq.POLLOUT
+# Plain ints: pyzmq's flag enums cost an enum operation on every use.
+_POLLIN: Final = int(zmq.POLLIN)
+_POLLOUT: Final = int(zmq.POLLOUT)
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_EVENTS: Final = int(zmq.EVENTS)
 
 
 def _events(sock: zmq.Socket[bytes]) -> int:
-    events: int = sock.getsockopt(zmq.EVENTS)  # type: ignore[assignment]
+    events: int = sock.getsockopt(_EVENTS)  # type: ignore[assignment]
     return events
 
 
@@ -79,7 +82,7 @@ class SocketPump:
         if self._closed:
             raise ServiceClosedError("the socket is closed")
         try:
-            self._sock.send_multipart(frames, zmq.NOBLOCK)
+            self._sock.send_multipart(frames, _NOBLOCK)
         except zmq.Again:
             self._recheck_events()
             return False
@@ -120,7 +123,7 @@ class SocketPump:
                 await self._park()
                 continue
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = sock.recv_multipart(_NOBLOCK)
             except zmq.Again:
                 handled = 0
                 await self._park()
