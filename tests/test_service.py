@@ -164,3 +164,19 @@ async def test_no_descriptor_leak_over_many_services() -> None:
     with anyio.fail_after(5):
         while open_descriptors() > before + 4:
             await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_services_can_be_made_outside_an_event_loop(backend: str) -> None:
+    server = rpc.serve_rpc(Handler(), bind=LOOPBACK)
+    client = rpc.connect_rpc(timeout=5)
+
+    async def use() -> str:
+        async with server:
+            client_endpoint = endpoint(server)
+            async with client:
+                client.transport.connect(client_endpoint)
+                answer: str = await client.call.ping()
+                return answer
+
+    assert anyio.run(use, backend=backend) == "pong"

@@ -46,7 +46,7 @@ class Service:
         self._state = _NEW
         self._pump: SocketPump | None = None
         self._transport: Transport | None = None
-        self._background = anyio.CancelScope()
+        self._background: anyio.CancelScope | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._handlers: anyio.abc.TaskGroup | None = None
         self._closed_event: anyio.Event | None = None
@@ -66,6 +66,7 @@ class Service:
         """Start closing: running handlers are cancelled and the socket is closed
         (idempotent). Await :meth:`wait_closed` or leave the ``async with``."""
         if self._state == _OPEN:
+            assert self._background is not None
             self._state = _CLOSING
             self._background.cancel()
         elif self._state == _NEW:
@@ -91,6 +92,7 @@ class Service:
             for endpoint in self._connect:
                 transport.connect(endpoint)
             self._closed_event = anyio.Event()
+            self._background = anyio.CancelScope()
             task_group = anyio.create_task_group()
             await task_group.__aenter__()
         except BaseException:
@@ -122,6 +124,7 @@ class Service:
     async def _run_background(self) -> None:
         assert self._pump is not None
         assert self._closed_event is not None
+        assert self._background is not None
         try:
             with self._background:
                 async with anyio.create_task_group() as handlers:
