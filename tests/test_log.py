@@ -14,12 +14,12 @@ def test_drop_reports_are_rate_limited(
 ) -> None:
     now = [100.0]
     monkeypatch.setattr("anyzmq._log.time.monotonic", lambda: now[0])
-    reporter = _log.DropReporter("Test", interval=1.0)
+    reporter = _log.RateLimitedWarning("Test dropped a message", interval=1.0)
     with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
         for _ in range(1000):
-            reporter.dropped("garbage")
+            reporter.report("garbage")
         now[0] += 1.5
-        reporter.dropped("more garbage")
+        reporter.report("more garbage")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [
         "Test dropped a message: garbage",

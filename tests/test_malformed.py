@@ -264,3 +264,38 @@ async def test_server_survives_answering_a_vanished_peer_with_router_mandatory()
         await wait_until(lambda: server.running_calls == 0)
         async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as client:
             assert await client.call.ping() == "pong"
+
+
+class RunsCode:
+    def __reduce__(self) -> tuple[object, ...]:
+        import os
+
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+async def test_pickle_that_would_run_code_is_refused_logged_once_and_answered(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import pickle
+
+    evil = msgpack.packb([msgpack.ExtType(126, pickle.dumps(RunsCode())), 1])
+    ran: list[object] = []
+    monkeypatch.setattr(os, "system", lambda *args: ran.append(args))
+    with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
+        async with rpc_pair(Handler(), timeout=5) as (server, client):
+            raw = raw_socket(zmq.DEALER, endpoint(server))
+            try:
+                request_id, is_error, answer = await raw_call(
+                    raw, [HEADER, b"add", evil, GOOD_KWARGS]
+                )
+            finally:
+                raw.close()
+            assert await client.call.add(1, 2) == 3
+    assert ran == []
+    assert (request_id, is_error) == (7, True)
+    assert isinstance(answer, tuple)
+    assert answer[0] == "aiozmq.rpc.base.ParametersError"
+    assert "refused to load posix.system" in answer[1][0]
+    refusals = [r for r in caplog.records if "refused a value" in r.getMessage()]
+    assert len(refusals) == 1

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Final, final
 
-__all__ = ["DropReporter", "logger"]
+__all__ = ["RateLimitedWarning", "logger"]
 
 #: The logger of ``anyzmq.rpc``: exceptions from handlers (with ``log_exceptions``)
 #: and messages dropped as malformed are reported here.
@@ -14,9 +14,10 @@ logger: Final = logging.getLogger("anyzmq.rpc")
 
 
 @final
-class DropReporter:
-    """Logs dropped messages at WARNING, at most one line per ``interval`` seconds;
-    the lines in between are counted and the count is reported with the next one."""
+class RateLimitedWarning:
+    """Logs ``"<what>: <detail>"`` at WARNING, at most one line per ``interval``
+    seconds; the lines in between are counted and the count is reported with the
+    next one, so that a flood of garbage cannot become a flood of log lines."""
 
     __slots__ = ("_interval", "_last", "_suppressed", "_what", "total")
 
@@ -27,7 +28,7 @@ class DropReporter:
         self._suppressed = 0
         self.total = 0
 
-    def dropped(self, reason: str) -> None:
+    def report(self, detail: str) -> None:
         self.total += 1
         now = time.monotonic()
         if now - self._last < self._interval:
@@ -36,11 +37,11 @@ class DropReporter:
         self._last = now
         if self._suppressed:
             logger.warning(
-                "%s dropped a message: %s (and %d more since the last report)",
+                "%s: %s (and %d more since the last report)",
                 self._what,
-                reason,
+                detail,
                 self._suppressed,
             )
             self._suppressed = 0
         else:
-            logger.warning("%s dropped a message: %s", self._what, reason)
+            logger.warning("%s: %s", self._what, detail)

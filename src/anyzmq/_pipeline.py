@@ -13,7 +13,8 @@ from ._codec import TranslationTable
 from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
-from ._service import Service
+from ._server import DEFAULT_MAX_CONCURRENT_CALLS
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -89,6 +90,8 @@ def serve_pipeline(
     exclude_log_exceptions: Iterable[type[BaseException]] = (),
     translation_table: TranslationTable | None = None,
     timeout: float | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -107,4 +110,6 @@ def serve_pipeline(
         exclude_log_exceptions=exclude_log_exceptions,
         translation_table=translation_table,
         timeout=timeout,
+        max_message_size=max_message_size,
+        max_concurrent_calls=max_concurrent_calls,
     )

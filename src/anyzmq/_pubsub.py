@@ -13,7 +13,8 @@ from ._codec import TranslationTable
 from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
-from ._service import Service
+from ._server import DEFAULT_MAX_CONCURRENT_CALLS
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -134,6 +135,8 @@ def serve_pubsub(
     exclude_log_exceptions: Iterable[type[BaseException]] = (),
     translation_table: TranslationTable | None = None,
     timeout: float | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -154,4 +157,6 @@ def serve_pubsub(
         exclude_log_exceptions=exclude_log_exceptions,
         translation_table=translation_table,
         timeout=timeout,
+        max_message_size=max_message_size,
+        max_concurrent_calls=max_concurrent_calls,
     )

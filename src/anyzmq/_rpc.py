@@ -15,9 +15,9 @@ from ._codec import DecodeError, TranslationTable
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
-from ._log import DropReporter, logger
-from ._server import ServerBase, _check_timeout
-from ._service import Service
+from ._log import RateLimitedWarning, logger
+from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -55,13 +55,20 @@ class RPCClient(Service):
         error_table: ErrorTable | None,
         timeout: float | None,
         translation_table: TranslationTable | None,
+        max_message_size: int | None,
     ) -> None:
-        super().__init__(bind=bind, connect=connect, translation_table=translation_table)
+        super().__init__(
+            bind=bind,
+            connect=connect,
+            translation_table=translation_table,
+            max_message_size=max_message_size,
+        )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
         self._ids = _wire.RequestIds()
         self._pending: dict[int, _Pending] = {}
-        self._drops = DropReporter("RPCClient")
+        self._drops = RateLimitedWarning("RPCClient dropped a message")
+        self._refusals = RateLimitedWarning("RPCClient refused a value")
 
     @property
     def call(self) -> MethodCall:
@@ -129,13 +136,13 @@ class RPCClient(Service):
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) != 2:
-            self._drops.dropped(f"an answer has 2 frames, got {len(frames)}")
+            self._drops.report(f"an answer has 2 frames, got {len(frames)}")
             return
         header, body = frames
         try:
             request_id, is_error = _wire.parse_reply_header(header)
         except ValueError as exc:
-            self._drops.dropped(str(exc))
+            self._drops.report(str(exc))
             return
         pending = self._pending.get(request_id)
         if pending is None or pending.done:
@@ -144,7 +151,7 @@ class RPCClient(Service):
         try:
             answer = self._codec.unpackb(body)
         except DecodeError as exc:
-            self._drops.dropped(f"answer to call #{request_id}: {exc}")
+            self._refusals.report(f"the answer to call #{request_id}: {exc}")
             pending.resolve(None, ProtocolError(f"the answer cannot be decoded: {exc}"))
             return
         if is_error:
@@ -264,6 +271,7 @@ def connect_rpc(
     error_table: ErrorTable | None = None,
     timeout: float | None = None,
     translation_table: TranslationTable | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -273,6 +281,8 @@ def connect_rpc(
         timeout: seconds a call may take before raising :class:`TimeoutError`;
             a late answer is dropped. None waits forever.
         translation_table: custom value translators (see the guide).
+        max_message_size: bytes an answer may have; ZeroMQ drops the connection
+            of a server that sends a larger one. None: no limit.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -284,6 +294,7 @@ def connect_rpc(
         error_table=error_table,
         timeout=timeout,
         translation_table=translation_table,
+        max_message_size=max_message_size,
     )
 
 
@@ -296,6 +307,8 @@ def serve_rpc(
     exclude_log_exceptions: Iterable[type[BaseException]] = (),
     translation_table: TranslationTable | None = None,
     timeout: float | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -307,6 +320,11 @@ def serve_rpc(
         translation_table: custom value translators (see the guide).
         timeout: seconds an asynchronous method may run before it is cancelled and
             the caller gets :class:`TimeoutError`. None lets it run.
+        max_message_size: bytes a request may have; ZeroMQ drops the connection of
+            a peer that sends a larger one. None: no limit.
+        max_concurrent_calls: asynchronous method calls that may run at once;
+            beyond it the server stops reading until one ends, and requests wait
+            in ZeroMQ's queues (backpressure). None: no limit.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -320,4 +338,6 @@ def serve_rpc(
         exclude_log_exceptions=exclude_log_exceptions,
         translation_table=translation_table,
         timeout=timeout,
+        max_message_size=max_message_size,
+        max_concurrent_calls=max_concurrent_calls,
     )

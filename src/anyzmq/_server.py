@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import anyio
 
 from ._codec import DecodeError, TranslationTable
 from ._errors import NotFoundError, ParameterError
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
-from ._log import DropReporter, logger
-from ._service import Service
+from ._log import RateLimitedWarning, logger
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
 
-__all__ = ["ServerBase"]
+__all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
 
 def _bounded_repr() -> reprlib.Repr:
@@ -50,13 +50,26 @@ def _check_exclude(exclude: Iterable[type[BaseException]]) -> tuple[type[BaseExc
     return classes
 
 
+#: Default ``max_concurrent_calls``: asynchronous handler calls running at once.
+DEFAULT_MAX_CONCURRENT_CALLS: Final = 1000
+
+
+def _check_max_calls(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"max_concurrent_calls must be a positive int or None, got {limit!r}")
+    return limit
+
+
 class ServerBase(Service):
     """A service that calls ``handler``'s methods for the messages it receives.
 
     Raises (at construction):
         TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
             has the wrong type.
-        ValueError: ``timeout`` is not positive.
+        ValueError: ``timeout``, ``max_message_size`` or ``max_concurrent_calls``
+            is not positive.
     """
 
     def __init__(
@@ -69,15 +82,24 @@ class ServerBase(Service):
         exclude_log_exceptions: Iterable[type[BaseException]],
         translation_table: TranslationTable | None,
         timeout: float | None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
-        super().__init__(bind=bind, connect=connect, translation_table=translation_table)
+        super().__init__(
+            bind=bind,
+            connect=connect,
+            translation_table=translation_table,
+            max_message_size=max_message_size,
+        )
+        self._max_calls = _check_max_calls(max_concurrent_calls)
         self._handler = handler
         self._log_exceptions = bool(log_exceptions)
         self._exclude_log_exceptions = _check_exclude(exclude_log_exceptions)
         self._timeout = _check_timeout(timeout)
-        self._drops = DropReporter(type(self).__name__)
+        self._drops = RateLimitedWarning(f"{type(self).__name__} dropped a message")
+        self._refusals = RateLimitedWarning(f"{type(self).__name__} refused a value")
         self._running = 0
 
     @property
@@ -91,7 +113,7 @@ class ServerBase(Service):
         return self._drops.total
 
     def _drop(self, reason: str) -> None:
-        self._drops.dropped(reason)
+        self._drops.report(reason)
 
     def _call(self, name_frame: bytes, args_frame: bytes, kwargs_frame: bytes, reply: Any) -> None:
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
@@ -111,6 +133,8 @@ class ServerBase(Service):
         if target.spec.is_async:
             assert self._handlers is not None
             self._running += 1
+            if self._running == self._max_calls:
+                self._check_open().pause_reading()  # backpressure until one finishes
             self._handlers.start_soon(
                 self._run_async, target, call_args, call_kwargs, name, args, kwargs, reply
             )
@@ -144,6 +168,8 @@ class ServerBase(Service):
         else:
             self._succeeded(reply, name, result)
         finally:
+            if self._running == self._max_calls and self._pump is not None:
+                self._pump.resume_reading()
             self._running -= 1
 
     def _decode_arguments(
@@ -153,6 +179,7 @@ class ServerBase(Service):
             args = self._codec.unpackb(args_frame)
             kwargs = self._codec.unpackb(kwargs_frame)
         except DecodeError as exc:
+            self._refusals.report(f"undecodable arguments: {exc}")
             raise ParameterError(f"cannot decode the arguments: {exc}") from exc
         if not isinstance(args, tuple):
             raise ParameterError(f"positional arguments must be an array, got {args!r:.100}")

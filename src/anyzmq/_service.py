@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Final, Self
 
 import anyio
 import zmq
@@ -16,9 +16,20 @@ from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, endpoints
 
-__all__ = ["Service"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Service"]
 
 _NEW, _OPEN, _CLOSING, _CLOSED = range(4)
+
+#: Default ``max_message_size``: larger messages make ZeroMQ drop the connection.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+
+
+def _check_max_message_size(size: int | None) -> int:
+    if size is None:
+        return -1
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError(f"max_message_size must be a positive int or None, got {size!r}")
+    return size
 
 
 class Service:
@@ -39,8 +50,10 @@ class Service:
         bind: str | Iterable[str] | None,
         connect: str | Iterable[str] | None,
         translation_table: TranslationTable | None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self._bind = endpoints(bind, "bind")
+        self._max_message_size = _check_max_message_size(max_message_size)
         self._connect = endpoints(connect, "connect")
         self._codec = Codec(translation_table)
         self._state = _NEW
@@ -85,6 +98,8 @@ class Service:
         sock: zmq.Socket[bytes] = zmq.Context.instance().socket(self._socket_type)
         try:
             sock.setsockopt(zmq.LINGER, 0)
+            if self._receives:
+                sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
             self._configure(sock)
             transport = Transport(sock)
             for endpoint in self._bind:

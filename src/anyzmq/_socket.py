@@ -55,7 +55,7 @@ class SocketPump:
     a full queue to resume, and for :meth:`run`'s callback to see messages.
     """
 
-    __slots__ = ("_closed", "_fd", "_parked", "_sock", "_writable")
+    __slots__ = ("_closed", "_fd", "_parked", "_paused", "_sock", "_writable")
 
     def __init__(self, sock: zmq.Socket[bytes]) -> None:
         self._sock = sock
@@ -63,6 +63,7 @@ class SocketPump:
         self._closed = False
         self._parked: anyio.CancelScope | None = None
         self._writable: anyio.Event | None = None
+        self._paused: anyio.Event | None = None
 
     @property
     def socket(self) -> zmq.Socket[bytes]:
@@ -110,6 +111,19 @@ class SocketPump:
                 continue
             await writable.wait()
 
+    def pause_reading(self) -> None:
+        """Stop receiving until :meth:`resume_reading`: ZeroMQ's queues fill up and
+        peers feel backpressure. (Senders blocked on a full queue are not woken
+        meanwhile; the servers that pause never block on sends.)"""
+        if self._paused is None:
+            self._paused = anyio.Event()
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`."""
+        if self._paused is not None:
+            self._paused.set()
+            self._paused = None
+
     async def run(self, on_message: Callable[[list[bytes]], None] | None) -> None:
         """Pump the socket until cancelled or closed.
 
@@ -121,6 +135,9 @@ class SocketPump:
         while not self._closed:
             if on_message is None:
                 await self._park()
+                continue
+            if self._paused is not None:
+                await self._paused.wait()
                 continue
             try:
                 frames = sock.recv_multipart(_NOBLOCK)
@@ -145,6 +162,7 @@ class SocketPump:
         self._closed = True
         if self._parked is not None:
             self._parked.cancel()
+        self.resume_reading()
         self._wake_senders()
         anyio.notify_closing(self._fd)
         self._sock.close(linger=linger)

@@ -1,0 +1,126 @@
+"""Limits a server operator sets: message size and handler calls at once."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from anyzmq import rpc
+
+from .support import LOOPBACK, endpoint, rpc_pair
+
+pytestmark = pytest.mark.anyio
+
+
+class Gated(rpc.AttrHandler):
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.entered = 0
+
+    @rpc.method
+    async def wait(self, n: int) -> int:
+        self.entered += 1
+        await self.gate.wait()
+        return n
+
+    @rpc.method
+    def ping(self) -> str:
+        return "pong"
+
+    @rpc.method
+    def size(self, data: bytes) -> int:
+        return len(data)
+
+
+async def test_oversized_request_is_refused_and_others_are_served() -> None:
+    async with rpc_pair(Gated(), server={"max_message_size": 4096}, timeout=5) as (server, client):
+        assert await client.call.size(b"x" * 1000) == 1000
+        with pytest.raises(TimeoutError):  # ZeroMQ drops the connection instead
+            await client.with_timeout(0.2).call.size(b"x" * 10_000)
+        async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as other:
+            assert await other.call.ping() == "pong"
+
+
+async def test_oversized_answer_is_refused_by_the_client() -> None:
+    class Big(rpc.AttrHandler):
+        @rpc.method
+        def make(self, n: int) -> bytes:
+            return b"x" * n
+
+    async with rpc_pair(Big(), max_message_size=4096, timeout=5) as (_, client):
+        assert await client.call.make(100) == b"x" * 100
+        with pytest.raises(TimeoutError):
+            await client.with_timeout(0.2).call.make(10_000)
+
+
+async def test_concurrent_calls_beyond_the_limit_wait() -> None:
+    handler = Gated()
+    async with rpc_pair(handler, server={"max_concurrent_calls": 2}, timeout=10) as (
+        server,
+        client,
+    ):
+        results: list[int] = []
+        async with anyio.create_task_group() as tg:
+            for n in range(5):
+
+                async def call(n: int = n) -> None:
+                    results.append(await client.call.wait(n))
+
+                tg.start_soon(call)
+            with anyio.fail_after(5):
+                while server.running_calls < 2:
+                    await anyio.lowlevel.checkpoint()
+            # The server stopped reading: not even a synchronous call gets in.
+            with pytest.raises(TimeoutError):
+                await client.with_timeout(0.1).call.ping()
+            assert server.running_calls == 2
+            assert handler.entered == 2
+            handler.gate.set()
+        assert sorted(results) == [0, 1, 2, 3, 4]
+        assert await client.call.ping() == "pong"
+        assert server.running_calls == 0
+
+
+async def test_no_limit() -> None:
+    handler = Gated()
+    async with (
+        rpc_pair(handler, server={"max_concurrent_calls": None}, timeout=10) as (
+            server,
+            client,
+        ),
+        anyio.create_task_group() as tg,
+    ):
+        for n in range(1500):
+            tg.start_soon(client.call.wait, n)
+        with anyio.fail_after(10):
+            while server.running_calls < 1500:
+                await anyio.lowlevel.checkpoint()
+        handler.gate.set()
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10", True])
+async def test_bad_limits_are_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="max_concurrent_calls"):
+        rpc.serve_rpc(Gated(), max_concurrent_calls=value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_message_size"):
+        rpc.serve_pipeline(Gated(), max_message_size=value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_message_size"):
+        rpc.connect_rpc(max_message_size=value)  # type: ignore[arg-type]
+
+
+async def test_pipeline_limit_applies_too() -> None:
+    handler = Gated()
+    async with (
+        rpc.serve_pipeline(handler, bind=LOOPBACK, max_concurrent_calls=3) as server,
+        rpc.connect_pipeline(connect=endpoint(server)) as client,
+    ):
+        for n in range(10):
+            await client.notify.wait(n)
+        with anyio.fail_after(5):
+            while server.running_calls < 3:
+                await anyio.lowlevel.checkpoint()
+        assert handler.entered == 3
+        handler.gate.set()
+        with anyio.fail_after(5):
+            while handler.entered < 10 or server.running_calls:
+                await anyio.lowlevel.checkpoint()
