@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
-import aiozmq.rpc as rpc  # type: ignore[import-untyped]
-from values import VALUES
+import aiozmq.rpc as rpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.interop.values import VALUES
 
 
 def say(line: object) -> None:
@@ -28,39 +31,39 @@ def outcome(result: Any = None, exc: BaseException | None = None) -> str:
     return repr(result)
 
 
-class Sub(rpc.AttrHandler):  # type: ignore[misc]
-    @rpc.method  # type: ignore[misc]
+class Sub(rpc.AttrHandler):
+    @rpc.method
     def double(self, x: int) -> int:
         return 2 * x
 
 
-class RPCHandler(rpc.AttrHandler):  # type: ignore[misc]
+class RPCHandler(rpc.AttrHandler):
     ns = Sub()
 
-    @rpc.method  # type: ignore[misc]
+    @rpc.method
     def echo(self, value: Any) -> Any:
         return value
 
-    @rpc.method  # type: ignore[misc]
+    @rpc.method
     async def add(self, a: int, b: int = 10) -> int:
         return a + b
 
-    @rpc.method  # type: ignore[misc]
+    @rpc.method
     def kwargs(self, *args: Any, **kwargs: Any) -> Any:
         return [args, kwargs]
 
-    @rpc.method  # type: ignore[misc]
+    @rpc.method
     def fail(self) -> None:
         raise ValueError("from aiozmq", 42)
 
-    @rpc.method  # type: ignore[misc]
+    @rpc.method
     def fail_custom(self) -> None:
         raise KeyError("custom", 1)
 
 
-class Recorder(rpc.AttrHandler):  # type: ignore[misc]
+class Recorder(rpc.AttrHandler):
     def __getitem__(self, key: str) -> Any:
-        @rpc.method  # type: ignore[misc]
+        @rpc.method
         def record(*args: Any, **kwargs: Any) -> None:
             say(repr((key, args, kwargs)))
 

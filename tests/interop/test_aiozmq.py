@@ -210,7 +210,7 @@ async def test_anyzmq_pubsub_client_to_aiozmq_server() -> None:
         await client.publish(b"bytes-topic").record("from bytes topic")
         await client.publish("topic").done()
         lines = [line for line in await peer.lines_until(repr(("done", (), {}))) if line != probe]
-    last = ("record", ("from bytes topic",), {})
+    last: tuple[str, Any, Any] = ("record", ("from bytes topic",), {})
     assert lines == [repr(record) for record in expected_records(last)]
 
 
