@@ -42,6 +42,6 @@ def tests(session: nox.Session, backend: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict on src, tests and examples."""
     session.install("-e", ".[dev]")
-    session.run("ruff", "check", "src", "tests", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "examples", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "scripts", "noxfile.py")
     session.run("mypy", "--strict", "src", "tests", "examples")
