@@ -112,7 +112,8 @@ def probe(kind: str) -> dict[str, str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert server.stdout is not None and server.stdin is not None
+    assert server.stdout is not None
+    assert server.stdin is not None
     rpc_endpoint, pipe_endpoint = server.stdout.readline().split()
     context = zmq.Context.instance()
     sock = context.socket(zmq.DEALER)
