@@ -44,4 +44,4 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("ruff", "check", "src", "tests", "examples", "scripts", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "examples", "scripts", "noxfile.py")
-    session.run("mypy", "--strict", "src", "tests", "examples")
+    session.run("mypy", "--strict", "src", "tests", "examples", "scripts")

@@ -115,7 +115,7 @@ def probe(kind: str) -> dict[str, str]:
     assert server.stdout is not None
     assert server.stdin is not None
     rpc_endpoint, pipe_endpoint = server.stdout.readline().split()
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(rpc_endpoint)
