@@ -68,7 +68,7 @@ async def test_concurrent_calls_beyond_the_limit_wait() -> None:
 
                 tg.start_soon(call)
             with anyio.fail_after(5):
-                while server.running_calls < 2:
+                while handler.entered < 2:
                     await anyio.lowlevel.checkpoint()
             # The server stopped reading: not even a synchronous call gets in.
             with pytest.raises(TimeoutError):
@@ -117,9 +117,10 @@ async def test_pipeline_limit_applies_too() -> None:
         for n in range(10):
             await client.notify.wait(n)
         with anyio.fail_after(5):
-            while server.running_calls < 3:
+            while handler.entered < 3:
                 await anyio.lowlevel.checkpoint()
-        assert handler.entered == 3
+        # Without the limit one drain of the queue would have started all ten.
+        assert server.running_calls == 3
         handler.gate.set()
         with anyio.fail_after(5):
             while handler.entered < 10 or server.running_calls:

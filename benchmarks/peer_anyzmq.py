@@ -1,0 +1,156 @@
+"""anyzmq as a benchmark peer: ``serve KIND BACKEND`` or ``client WORKLOAD N SERVICE
+CONTROL BACKEND`` (BACKEND: asyncio, uvloop or trio)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import zmq
+from control import ControlServer, Counter
+from workloads import WORKLOADS, Call, Endpoints
+
+from anyzmq import rpc
+
+LOOPBACK = "tcp://127.0.0.1:*"
+
+
+class RPCHandler(rpc.AttrHandler):
+    def __init__(self, held: Counter) -> None:
+        self.held = held
+        self.release_event = anyio.Event()
+
+    @rpc.method
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    @rpc.method
+    def echo(self, value: Any) -> Any:
+        return value
+
+    @rpc.method
+    async def hold(self, value: int) -> int:
+        self.held.add()
+        await self.release_event.wait()
+        return value
+
+    @rpc.method
+    def release(self) -> None:
+        self.release_event.set()
+        self.release_event = anyio.Event()
+
+
+class Receiver(rpc.AttrHandler):
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    @rpc.method
+    def notify(self, i: int) -> None:
+        self.counter.add()
+
+    @rpc.method
+    def msg(self, i: int) -> None:
+        self.counter.add()
+
+    @rpc.method
+    def probe(self) -> None:
+        self.counter.probed = True
+
+
+def unlimited(service: rpc.Service) -> None:
+    service.transport.setsockopt(zmq.SNDHWM, 0)
+    service.transport.setsockopt(zmq.RCVHWM, 0)
+
+
+async def serve(kind: str) -> None:
+    async with AsyncExitStack() as stack:
+        if kind == "rpc":
+            counters = [Counter()]
+            server: rpc.Service = await stack.enter_async_context(
+                rpc.serve_rpc(RPCHandler(counters[0]), max_concurrent_calls=None)
+            )
+            unlimited(server)
+            endpoint = server.transport.bind(LOOPBACK)
+        elif kind == "pipeline":
+            counters = [Counter()]
+            server = await stack.enter_async_context(rpc.serve_pipeline(Receiver(counters[0])))
+            endpoint = server.transport.bind(LOOPBACK)
+        else:
+            counters = [Counter() for _ in range(4)]
+            endpoints = []
+            for counter in counters:
+                sub = await stack.enter_async_context(
+                    rpc.serve_pubsub(Receiver(counter), subscribe="t")
+                )
+                unlimited(sub)
+                endpoints.append(sub.transport.bind(LOOPBACK))
+            endpoint = ",".join(endpoints)  # the publisher connects to every subscriber
+        control = ControlServer(counters)
+        print(endpoint, control.endpoint, flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)
+
+
+class Adapter:
+    @asynccontextmanager
+    async def rpc(self, endpoint: str, count: int) -> AsyncIterator[list[Call]]:
+        async with AsyncExitStack() as stack:
+            calls: list[Call] = []
+            for _ in range(count):
+                client = await stack.enter_async_context(rpc.connect_rpc(timeout=60))
+                client.transport.setsockopt(zmq.SNDHWM, 0)
+                client.transport.connect(endpoint)
+                calls.append(_caller(client))
+            yield calls
+
+    @asynccontextmanager
+    async def notifier(self, endpoint: str) -> AsyncIterator[Call]:
+        async with rpc.connect_pipeline(connect=endpoint) as client:
+
+            async def send(name: str, *args: Any) -> None:
+                await getattr(client.notify, name)(*args)
+
+            yield send
+
+    @asynccontextmanager
+    async def publisher(self, endpoint: str) -> AsyncIterator[Call]:
+        async with rpc.connect_pubsub() as client:
+            client.transport.setsockopt(zmq.SNDHWM, 0)
+            for address in endpoint.split(","):
+                client.transport.connect(address)
+
+            async def publish(name: str, *args: Any) -> None:
+                await getattr(client.publish("t"), name)(*args)
+
+            yield publish
+
+
+def _caller(client: rpc.RPCClient) -> Call:
+    async def call(name: str, *args: Any) -> Any:
+        return await getattr(client.call, name)(*args)
+
+    return call
+
+
+def run(main: Any, backend: str, *args: Any) -> Any:
+    if backend == "uvloop":
+        return anyio.run(main, *args, backend="asyncio", backend_options={"use_uvloop": True})
+    return anyio.run(main, *args, backend=backend)
+
+
+def main() -> None:
+    role = sys.argv[1]
+    if role == "serve":
+        run(serve, sys.argv[3], sys.argv[2])
+    else:
+        workload, n, service, control, backend = sys.argv[2:7]
+        driver = WORKLOADS[workload]
+        result = run(driver, backend, Adapter(), Endpoints(service, control), int(n))
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
