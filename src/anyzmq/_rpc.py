@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from functools import partial
 from types import TracebackType
-from typing import Any, final
+from typing import Any, Final, final
 
 import anyio
 import zmq
@@ -18,27 +21,42 @@ from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
+from ._waiter import Waiter, waiter_factory
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
+
+
+def _not_open() -> Waiter:
+    raise ServiceClosedError("the client is not open")
+
+
+class _ClientDefault(enum.Enum):
+    TIMEOUT = enum.auto()
+
+
+_CLIENT_DEFAULT: Final = _ClientDefault.TIMEOUT
+_NO_TIMEOUT: Final = nullcontext()
 
 
 @final
 class _Pending:
     """One call waiting for its answer."""
 
-    __slots__ = ("done", "error", "event", "value")
+    __slots__ = ("error", "value", "waiter")
 
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.done = False
+    def __init__(self, waiter: Waiter) -> None:
+        self.waiter = waiter
         self.value: Any = None
         self.error: BaseException | None = None
 
+    @property
+    def done(self) -> bool:
+        return self.waiter.done()
+
     def resolve(self, value: Any, error: BaseException | None) -> None:
-        self.done = True
         self.value = value
         self.error = error
-        self.event.set()
+        self.waiter.set_result(None)
 
 
 @final
@@ -67,6 +85,7 @@ class RPCClient(Service):
         self._timeout = _check_timeout(timeout)
         self._ids = _wire.RequestIds()
         self._pending: dict[int, _Pending] = {}
+        self._new_waiter: Callable[[], Waiter] = _not_open
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -79,7 +98,7 @@ class RPCClient(Service):
         :class:`ServiceClosedError` when the client is or gets closed, and
         ``TypeError`` when an argument cannot be serialized (nothing is sent then).
         """
-        return MethodCall(self._send_default)
+        return MethodCall(self._request)
 
     @property
     def timeout(self) -> float | None:
@@ -99,30 +118,31 @@ class RPCClient(Service):
         """
         return RPCClientView(self, _check_timeout(timeout))
 
-    async def _send_default(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return await self._request(name, args, kwargs, self._timeout)
-
     async def _request(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         pump = self._check_open()
+        if timeout is _CLIENT_DEFAULT:
+            timeout = self._timeout
         request_id = self._ids.next_id(self._pending)
+        # Packing errors raise here, before anything is registered or sent.
         frames = (
             self._ids.header(request_id),
             name.encode("utf-8"),
             self._codec.packb(args),
             self._codec.packb(kwargs),
         )
-        pending = _Pending()
-        self._pending[request_id] = pending
+        pending = self._pending[request_id] = _Pending(self._new_waiter())
         try:
-            if timeout is None:
-                await pump.send(frames)
-                await pending.event.wait()
-            else:
-                with anyio.fail_after(timeout):
+            with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
+                if not pump.send_nowait(frames):
                     await pump.send(frames)
-                    await pending.event.wait()
+                del frames  # a pending call keeps no copy of its request
+                await pending.waiter
         finally:
             del self._pending[request_id]
         if pending.error is not None:
@@ -130,6 +150,7 @@ class RPCClient(Service):
         return pending.value
 
     def _configure(self, sock: zmq.Socket[bytes]) -> None:
+        self._new_waiter = waiter_factory()
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -183,7 +204,7 @@ class RPCClientView:
     @property
     def call(self) -> MethodCall:
         """As :attr:`RPCClient.call`, with this view's timeout."""
-        return MethodCall(self._send)
+        return MethodCall(partial(self._client._request, timeout=self._timeout))
 
     @property
     def timeout(self) -> float | None:
@@ -192,9 +213,6 @@ class RPCClientView:
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """Another view of the same client."""
         return self._client.with_timeout(timeout)
-
-    async def _send(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return await self._client._request(name, args, kwargs, self._timeout)
 
     def __enter__(self) -> RPCClientView:
         return self

@@ -77,7 +77,17 @@ class MethodSpec:
     string annotations naming classes defined later in the module resolve.
     """
 
-    __slots__ = ("_converters", "_func", "_resolved", "_result", "_signature", "is_async")
+    __slots__ = (
+        "_converters",
+        "_fewest",
+        "_func",
+        "_most",
+        "_positional_converters",
+        "_resolved",
+        "_result",
+        "_signature",
+        "is_async",
+    )
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self._func = func
@@ -86,6 +96,10 @@ class MethodSpec:
         self._signature = inspect.Signature()
         self._converters: dict[str, tuple[inspect._ParameterKind, Converter]] = {}
         self._result: Converter | None = None
+        # The fast path, for signatures of plain positional-or-keyword parameters
+        # called with positional arguments only: how many may and must be given.
+        self._most = self._fewest = -1
+        self._positional_converters: tuple[tuple[int, Converter], ...] = ()
 
     def _resolve(self) -> None:
         self._signature, self._resolved = _signature(self._func)
@@ -95,6 +109,18 @@ class MethodSpec:
             if conv is not None:
                 self._converters[param.name] = (param.kind, conv)
         self._result = _converter(self._signature.return_annotation)
+        params = list(self._signature.parameters.values())
+        plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if all(param.kind in plain for param in params):
+            self._most = len(params)
+            self._fewest = sum(param.default is _EMPTY for param in params)
+            self._positional_converters = tuple(
+                (index, conv)
+                for index, param in enumerate(params)
+                if (conv := _converter(param.annotation)) is not None
+            )
+        else:
+            self._most = self._fewest = -1
 
     def bind(
         self, bound_self: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -108,6 +134,10 @@ class MethodSpec:
         """
         if not self._resolved:
             self._resolve()
+        if not kwargs:
+            given = args if bound_self is None else (bound_self, *args)
+            if self._fewest <= len(given) <= self._most:
+                return self._convert_positional(given), {}
         try:
             if bound_self is None:
                 bound = self._signature.bind(*args, **kwargs)
@@ -130,6 +160,20 @@ class MethodSpec:
             except Exception as exc:
                 raise ParameterError(f"argument {name!r}: {exc!r}") from exc
         return bound.args, bound.kwargs
+
+    def _convert_positional(self, given: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self._positional_converters:
+            return given
+        values = list(given)
+        for index, conv in self._positional_converters:
+            if index >= len(values):
+                break  # the rest keep their defaults, not passed through annotations
+            try:
+                values[index] = conv(values[index])
+            except Exception as exc:
+                name = list(self._signature.parameters)[index]
+                raise ParameterError(f"argument {name!r}: {exc!r}") from exc
+        return tuple(values)
 
     def check_result(self, result: Any) -> Any:
         """Apply the return annotation, if any; its exceptions propagate."""
