@@ -42,6 +42,17 @@ def tests(session: nox.Session, backend: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict on src, tests and examples."""
     session.install("-e", ".[dev]")
-    session.run("ruff", "check", "src", "tests", "examples", "scripts", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "scripts", "noxfile.py")
+    paths = ["src", "tests", "examples", "scripts", "benchmarks", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("mypy", "--strict", "src", "tests", "examples", "scripts")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks against aiozmq 1.0 (which needs Python 3.11) and plain pyzmq.
+
+    Arguments after ``--`` go to benchmarks/run.py, e.g. ``nox -s bench -- --quick``.
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

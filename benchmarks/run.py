@@ -179,7 +179,9 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("-w", "--workload", action="append", choices=list(SIZES))
     parser.add_argument("-p", "--peer", action="append", choices=list(PEERS))
     parser.add_argument("-r", "--repeat", type=int, default=3)
@@ -188,7 +190,9 @@ def main() -> None:
     workloads = args.workload or list(SIZES)
     peers = [p for p in (args.peer or available_peers()) if p in available_peers()]
     repeat = 1 if args.quick else args.repeat
-    runs: dict[str, dict[str, list[dict[str, float]]]] = {w: {p: [] for p in peers} for w in workloads}
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {
+        w: {p: [] for p in peers} for w in workloads
+    }
     for repetition in range(repeat):
         order = peers[repetition % len(peers) :] + peers[: repetition % len(peers)]
         for workload in workloads:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-
 from control import ControlClient, resident_bytes
 
 Call = Callable[..., Awaitable[Any]]
@@ -246,4 +245,3 @@ SERVER_KIND = {
     "notify": "pipeline",
     "pubsub": "pubsub",
 }
-
