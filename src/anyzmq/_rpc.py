@@ -15,6 +15,7 @@ import zmq
 from . import _wire
 from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
+from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
@@ -42,21 +43,29 @@ _NO_TIMEOUT: Final = nullcontext()
 class _Pending:
     """One call waiting for its answer."""
 
-    __slots__ = ("error", "value", "waiter")
+    __slots__ = ("error", "value", "waiter", "waiting")
 
     def __init__(self, waiter: Waiter) -> None:
         self.waiter = waiter
         self.value: Any = None
         self.error: BaseException | None = None
+        self.waiting = True  # until the caller leaves, answered or not
 
     @property
     def done(self) -> bool:
         return self.waiter.done()
 
+    @property
+    def active(self) -> bool:
+        return self.waiting and not self.waiter.done()
+
     def resolve(self, value: Any, error: BaseException | None) -> None:
         self.value = value
         self.error = error
         self.waiter.set_result(None)
+
+    def expire(self) -> None:
+        self.resolve(None, TimeoutError())
 
 
 @final
@@ -86,6 +95,7 @@ class RPCClient(Service):
         self._ids = _wire.RequestIds()
         self._pending: dict[int, _Pending] = {}
         self._new_waiter: Callable[[], Waiter] = _not_open
+        self._deadlines = Deadlines()
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -138,16 +148,23 @@ class RPCClient(Service):
         )
         pending = self._pending[request_id] = _Pending(self._new_waiter())
         try:
-            with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
-                if not pump.send_nowait(frames):
+            deadline = None if timeout is None else anyio.current_time() + timeout
+            if not pump.send_nowait(frames):
+                with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
                     await pump.send(frames)
-                del frames  # a pending call keeps no copy of its request
-                await pending.waiter
+            del frames  # a pending call keeps no copy of its request
+            if deadline is not None:
+                self._deadlines.add(pending, deadline, len(self._pending))
+            await pending.waiter
         finally:
+            pending.waiting = False
             del self._pending[request_id]
         if pending.error is not None:
             raise pending.error
         return pending.value
+
+    def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
+        task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
 
     def _configure(self, sock: zmq.Socket[bytes]) -> None:
         self._new_waiter = waiter_factory()

@@ -144,6 +144,7 @@ class Service:
             with self._background:
                 async with anyio.create_task_group() as handlers:
                     self._handlers = handlers
+                    self._start_background(handlers)
                     await self._pump.run(self._receive if self._receives else None)
         finally:
             self._handlers = None
@@ -175,6 +176,9 @@ class Service:
 
     def _configure(self, sock: zmq.Socket[bytes]) -> None:
         """Set socket options before binding and connecting."""
+
+    def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Start the service's own background tasks, beside its pump."""
 
     def _on_message(self, frames: list[bytes]) -> None:
         """Handle one received multipart message (receiving services only)."""

@@ -1,0 +1,69 @@
+"""Client-side call deadlines, kept by one task per client.
+
+A cancel scope per call (``anyio.fail_after``) costs about 2 KiB and a timer per
+pending call. Instead each client keeps its calls' deadlines in a heap and one
+task, in the client's task group, wakes at the earliest one and fails the calls
+that are overdue with :class:`TimeoutError`. Finished calls are left in the heap
+and skipped (the heap is compacted when they outnumber the live ones).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from typing import Final, Protocol, final
+
+import anyio
+
+__all__ = ["Deadlines", "Expirable"]
+
+_SLACK: Final = 64
+
+
+class Expirable(Protocol):
+    @property
+    def active(self) -> bool:
+        """False once the call has an answer or its caller has gone."""
+
+    def expire(self) -> None:
+        """Fail the call with :class:`TimeoutError`."""
+
+
+@final
+class Deadlines:
+    __slots__ = ("_heap", "_order", "_wakeup")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Expirable]] = []
+        self._order = itertools.count()
+        self._wakeup: anyio.Event | None = None
+
+    def add(self, call: Expirable, deadline: float, live: int) -> None:
+        """Expire ``call`` at ``deadline`` (in :func:`anyio.current_time`'s clock);
+        ``live`` is how many calls are active now (for compaction)."""
+        heap = self._heap
+        heapq.heappush(heap, (deadline, next(self._order), call))
+        if len(heap) > 2 * live + _SLACK:
+            self._heap = heap = [entry for entry in heap if entry[2].active]
+            heapq.heapify(heap)
+        if heap and heap[0][2] is call and self._wakeup is not None:
+            self._wakeup.set()  # earlier than what the task sleeps for
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    async def run(self) -> None:
+        """Expire calls as their deadlines pass, until cancelled."""
+        while True:
+            now = anyio.current_time()
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                call = heapq.heappop(heap)[2]
+                if call.active:
+                    call.expire()
+            self._wakeup = wakeup = anyio.Event()
+            if heap:
+                with anyio.move_on_after(heap[0][0] - now):
+                    await wakeup.wait()
+            else:
+                await wakeup.wait()
