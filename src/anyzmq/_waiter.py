@@ -57,18 +57,17 @@ class _TrioWaiter:
             self._task = None
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> None:
+        # A generator rather than a coroutine: one frame less per waiting call.
         import trio
 
         if self._done:
-            await trio.lowlevel.checkpoint()
+            yield from trio.lowlevel.checkpoint().__await__()  # noqa: ASYNC105 (awaited)
             return
         self._task = trio.lowlevel.current_task()
+        yield from trio.lowlevel.wait_task_rescheduled(self._abort).__await__()  # noqa: ASYNC105
 
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
+    def _abort(self, _: Any) -> Any:
+        import trio
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
