@@ -122,3 +122,39 @@ async def test_notify_on_closed_client_raises() -> None:
         pass
     with pytest.raises(rpc.ServiceClosedError):
         await client.notify.record(1)
+
+
+async def test_notify_in_a_cancelled_scope_sends_nothing() -> None:
+    handler = Recorder()
+    async with (
+        rpc.serve_pipeline(handler, bind=LOOPBACK) as server,
+        rpc.connect_pipeline(connect=endpoint(server)) as client,
+    ):
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await client.notify.record("cancelled")
+        assert scope.cancelled_caught
+        await client.notify.record("sent")
+        assert await handler.next() == ("record", "sent")
+
+
+async def test_a_burst_of_notifications_lets_other_tasks_run() -> None:
+    ran = 0
+
+    async def other() -> None:
+        nonlocal ran
+        while True:
+            ran += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with (
+        rpc.connect_pipeline(connect="tcp://127.0.0.1:9") as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(other)
+        await anyio.lowlevel.checkpoint()
+        before = ran
+        for i in range(500):
+            await client.notify.record(i)
+        assert ran > before
+        tg.cancel_scope.cancel()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, final
 
-import anyio.lowlevel
 import zmq
 
 from ._call_proxy import MethodCall
@@ -43,8 +42,7 @@ class PipelineClient(Service):
     async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         pump = self._check_open()
         frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
-        await anyio.lowlevel.checkpoint()
-        await pump.send(frames)
+        await pump.send_one_way(frames)
 
 
 @final

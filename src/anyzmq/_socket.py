@@ -26,6 +26,8 @@ __all__ = ["SocketPump", "zmq_errors_as_oserror"]
 
 #: Messages handled per wake-up before the pump lets other tasks run.
 _BATCH: Final = 256
+#: One-way sends between two yields to other tasks.
+_YIELD_EVERY: Final = 64
 # Plain ints: pyzmq's flag enums cost an enum operation on every use.
 _POLLIN: Final = int(zmq.POLLIN)
 _POLLOUT: Final = int(zmq.POLLOUT)
@@ -55,7 +57,7 @@ class SocketPump:
     a full queue to resume, and for :meth:`run`'s callback to see messages.
     """
 
-    __slots__ = ("_closed", "_fd", "_parked", "_paused", "_sock", "_writable")
+    __slots__ = ("_closed", "_fd", "_parked", "_paused", "_sends", "_sock", "_writable")
 
     def __init__(self, sock: zmq.Socket[bytes]) -> None:
         self._sock = sock
@@ -64,6 +66,7 @@ class SocketPump:
         self._parked: anyio.CancelScope | None = None
         self._writable: anyio.Event | None = None
         self._paused: anyio.Event | None = None
+        self._sends = 0
 
     @property
     def socket(self) -> zmq.Socket[bytes]:
@@ -123,6 +126,27 @@ class SocketPump:
         if self._paused is not None:
             self._paused.set()
             self._paused = None
+
+    async def send_one_way(self, frames: Sequence[bytes]) -> None:
+        """Send a message that gets no answer, for clients that only send.
+
+        A cancellation point before the message is queued (a cancelled call sends
+        nothing); it yields to other tasks when it has to wait for room, and at
+        least every :data:`_YIELD_EVERY` messages otherwise, which keeps a burst of
+        notifications from paying a trip through the event loop each.
+
+        Raises:
+            ServiceClosedError: the socket is or gets closed.
+            OSError: ZeroMQ refused the message.
+        """
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if not self.send_nowait(frames):
+            await self.send(frames)
+            return
+        self._sends += 1
+        if self._sends >= _YIELD_EVERY:
+            self._sends = 0
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def run(self, on_message: Callable[[list[bytes]], None] | None) -> None:
         """Pump the socket until cancelled or closed.
