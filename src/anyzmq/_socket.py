@@ -3,11 +3,13 @@
 ZeroMQ's FD is edge-triggered and signals *any* change of the socket's state:
 it becomes readable when commands arrive, and a send, a receive or a read of
 ``EVENTS`` may consume that edge while a message is already queued. So the pump
-drains until ``EAGAIN``, re-reads ``EVENTS`` before it parks, and every send
-re-checks ``EVENTS`` and wakes the parked pump when input is waiting. Senders
-blocked on a full queue (``zmq.Again``) are woken by the pump when ``POLLOUT``
-returns. A multipart send is one synchronous call, so no other task can
-interleave frames with it.
+drains until ``EAGAIN`` and re-reads ``EVENTS`` before it parks, and a send made
+while the pump is parked re-checks ``EVENTS``: if input is waiting (its edge
+may be gone), the sending task drains it on the pump's behalf, synchronously,
+before it returns. Only the pump ever waits on the FD. Senders blocked on a full
+queue (``zmq.Again``) are woken by the pump when ``POLLOUT`` returns. A
+multipart send is one synchronous call, so no other task can interleave frames
+with it.
 """
 
 from __future__ import annotations
@@ -57,13 +59,25 @@ class SocketPump:
     a full queue to resume, and for :meth:`run`'s callback to see messages.
     """
 
-    __slots__ = ("_closed", "_fd", "_parked", "_paused", "_sends", "_sock", "_writable")
+    __slots__ = (
+        "_closed",
+        "_draining",
+        "_fd",
+        "_on_message",
+        "_parked",
+        "_paused",
+        "_sends",
+        "_sock",
+        "_writable",
+    )
 
     def __init__(self, sock: zmq.Socket[bytes]) -> None:
         self._sock = sock
         self._fd: int = sock.FD
         self._closed = False
-        self._parked: anyio.CancelScope | None = None
+        self._parked = False  # the pump waits on the FD
+        self._draining = False
+        self._on_message: Callable[[list[bytes]], None] | None = None
         self._writable: anyio.Event | None = None
         self._paused: anyio.Event | None = None
         self._sends = 0
@@ -155,6 +169,7 @@ class SocketPump:
         message; pass None for a socket that only sends (PUSH, PUB).
         """
         sock = self._sock
+        self._on_message = on_message
         handled = 0
         while not self._closed:
             if on_message is None:
@@ -180,12 +195,14 @@ class SocketPump:
                 await anyio.lowlevel.checkpoint()
 
     def close(self, linger: int = 0) -> None:
-        """Mark closed, wake every waiter, then close the socket (idempotent)."""
+        """Mark closed, wake every waiting sender, then close the socket (idempotent).
+
+        Call it once :meth:`run` has stopped (its task cancelled): the pump is the
+        only task that waits on the FD.
+        """
         if self._closed:
             return
         self._closed = True
-        if self._parked is not None:
-            self._parked.cancel()
         self.resume_reading()
         self._wake_senders()
         anyio.notify_closing(self._fd)
@@ -198,24 +215,39 @@ class SocketPump:
         if events & _POLLIN:
             await anyio.lowlevel.checkpoint()
             return
-        with anyio.CancelScope() as scope:
-            self._parked = scope
-            try:
-                await anyio.wait_readable(self._fd)
-            except anyio.ClosedResourceError:
-                pass
-            finally:
-                self._parked = None
+        self._parked = True
+        try:
+            await anyio.wait_readable(self._fd)
+        except anyio.ClosedResourceError:
+            pass
+        finally:
+            self._parked = False
 
     def _recheck_events(self) -> None:
         # A send may have consumed the FD's edge: hand any news to whoever waits.
-        if self._parked is None and self._writable is None:
+        if not self._parked and self._writable is None:
             return
         events = _events(self._sock)
-        if events & _POLLIN and self._parked is not None:
-            self._parked.cancel()
+        if events & _POLLIN and self._parked:
+            self._drain()
         if events & _POLLOUT:
             self._wake_senders()
+
+    def _drain(self) -> None:
+        """Receive what is queued, for the parked pump (see the module's notes)."""
+        on_message = self._on_message
+        if self._draining or on_message is None:
+            return  # the outer drain, further up this stack, goes on to EAGAIN
+        self._draining = True
+        try:
+            while self._paused is None and not self._closed:
+                try:
+                    frames = self._sock.recv_multipart(_NOBLOCK)
+                except zmq.ZMQError:  # Again; anything else is the pump's to report
+                    return
+                on_message(frames)
+        finally:
+            self._draining = False
 
     def _wake_senders(self) -> None:
         if self._writable is not None:
