@@ -14,51 +14,13 @@ import aiozmq.rpc as rpc
 import anyio
 import zmq
 from control import ControlServer, Counter
+from handlers import make_handlers
 from workloads import WORKLOADS, Call, Endpoints
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
 
-class RPCHandler(rpc.AttrHandler):
-    def __init__(self, held: Counter) -> None:
-        self.held = held
-        self.release_event = asyncio.Event()
-
-    @rpc.method
-    def add(self, a: int, b: int) -> int:
-        return a + b
-
-    @rpc.method
-    def echo(self, value: Any) -> Any:
-        return value
-
-    @rpc.method
-    async def hold(self, value: int) -> int:
-        self.held.add()
-        await self.release_event.wait()
-        return value
-
-    @rpc.method
-    def release(self) -> None:
-        self.release_event.set()
-        self.release_event = asyncio.Event()
-
-
-class Receiver(rpc.AttrHandler):
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
-
-    @rpc.method
-    def notify(self, i: int) -> None:
-        self.counter.add()
-
-    @rpc.method
-    def msg(self, i: int) -> None:
-        self.counter.add()
-
-    @rpc.method
-    def probe(self) -> None:
-        self.counter.probed = True
+RPCHandler, Receiver = make_handlers(rpc, asyncio.Event)
 
 
 def unlimited(service: Any) -> None:

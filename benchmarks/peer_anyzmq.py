@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import zmq
 from control import ControlServer, Counter
+from handlers import make_handlers
 from workloads import WORKLOADS, Call, Endpoints
 
 from anyzmq import rpc
@@ -19,46 +20,7 @@ from anyzmq import rpc
 LOOPBACK = "tcp://127.0.0.1:*"
 
 
-class RPCHandler(rpc.AttrHandler):
-    def __init__(self, held: Counter) -> None:
-        self.held = held
-        self.release_event = anyio.Event()
-
-    @rpc.method
-    def add(self, a: int, b: int) -> int:
-        return a + b
-
-    @rpc.method
-    def echo(self, value: Any) -> Any:
-        return value
-
-    @rpc.method
-    async def hold(self, value: int) -> int:
-        self.held.add()
-        await self.release_event.wait()
-        return value
-
-    @rpc.method
-    def release(self) -> None:
-        self.release_event.set()
-        self.release_event = anyio.Event()
-
-
-class Receiver(rpc.AttrHandler):
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
-
-    @rpc.method
-    def notify(self, i: int) -> None:
-        self.counter.add()
-
-    @rpc.method
-    def msg(self, i: int) -> None:
-        self.counter.add()
-
-    @rpc.method
-    def probe(self) -> None:
-        self.counter.probed = True
+RPCHandler, Receiver = make_handlers(rpc, anyio.Event)
 
 
 def unlimited(service: rpc.Service) -> None:

@@ -115,7 +115,7 @@ def table(summary: dict[str, dict[str, dict[str, float]]], peers: list[str]) -> 
         if key is None:
             continue
         unit = key.replace("_per_", "/").replace("_", " ")
-        lines.append(f"\n{workload} ({unit}; median)")
+        lines.append(f"\n### {workload} ({unit}; median)\n")
         lines.append(f"| peer | {unit} | vs aiozmq | vs plain pyzmq | details |")
         lines.append("|---|---|---|---|---|")
         for peer in peers:

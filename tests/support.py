@@ -8,10 +8,29 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import zmq
 
 from anyzmq import rpc
 
 LOOPBACK = "tcp://127.0.0.1:*"
+
+
+def as_received(value: Any) -> Any:
+    """``value`` as a peer decodes it: lists become tuples."""
+    if isinstance(value, list | tuple):
+        return tuple(as_received(item) for item in value)
+    if isinstance(value, dict):
+        return {key: as_received(item) for key, item in value.items()}
+    return value
+
+
+def raw_socket(kind: int, address: str) -> zmq.Socket[bytes]:
+    """A plain pyzmq socket connected to ``address``, for speaking raw frames."""
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 10_000)
+    sock.connect(address)
+    return sock
 
 
 def endpoint(service: rpc.Service) -> str:

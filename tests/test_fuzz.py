@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from anyzmq import rpc
 from anyzmq._wire import reply_header
 
-from .support import LOOPBACK, Recorder, endpoint, rpc_pair
+from .support import LOOPBACK, Recorder, as_received, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -68,14 +68,6 @@ class Handler(rpc.AttrHandler):
     @rpc.method
     async def record(self, *args: Any, **kwargs: Any) -> None:
         await anyio.lowlevel.checkpoint()
-
-
-def raw_socket(kind: int, address: str) -> zmq.Socket[bytes]:
-    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 10_000)
-    sock.connect(address)
-    return sock
 
 
 def answer_to_good_request(sock: zmq.Socket[bytes]) -> tuple[bool, Any]:
@@ -192,14 +184,6 @@ msgpackable = st.recursive(
     ),
     max_leaves=20,
 )
-
-
-def as_received(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(as_received(item) for item in value)
-    if isinstance(value, dict):
-        return {key: as_received(item) for key, item in value.items()}
-    return value
 
 
 class Echo(rpc.AttrHandler):

@@ -14,7 +14,7 @@ import zmq
 from anyzmq import rpc
 from anyzmq._wire import reply_header
 
-from .support import LOOPBACK, Recorder, endpoint, rpc_pair
+from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +27,6 @@ class Handler(rpc.AttrHandler):
     @rpc.method
     def add(self, a: int, b: int) -> int:
         return a + b
-
-
-def raw_socket(kind: int, address: str) -> zmq.Socket[bytes]:
-    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 5000)
-    sock.connect(address)
-    return sock
 
 
 async def raw_call(sock: zmq.Socket[bytes], frames: list[bytes]) -> tuple[int, bool, object]:

@@ -18,8 +18,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from anyzmq import rpc
 
-from ..support import LOOPBACK, endpoint
-from .values import VALUES, as_received
+from ..support import LOOPBACK, as_received, endpoint
+from .values import VALUES
 
 pytestmark = [
     pytest.mark.anyio,

@@ -1,5 +1,5 @@
 """Values that must cross between anyzmq and aiozmq peers unchanged (but for
-lists arriving as tuples)."""
+lists arriving as tuples). Imported by the aiozmq peer too: no anyzmq here."""
 
 from __future__ import annotations
 
@@ -28,12 +28,3 @@ VALUES: list[Any] = [
     datetime.datetime(2024, 7, 1, 12, 0, tzinfo=PARIS),
     datetime.time(8, 30, tzinfo=PARIS),
 ]
-
-
-def as_received(value: Any) -> Any:
-    """``value`` as a peer decodes it: lists become tuples."""
-    if isinstance(value, list | tuple):
-        return tuple(as_received(item) for item in value)
-    if isinstance(value, dict):
-        return {key: as_received(item) for key, item in value.items()}
-    return value
