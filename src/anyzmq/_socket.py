@@ -185,7 +185,7 @@ class SocketPump:
                 await self._park()
                 continue
             except zmq.ZMQError as exc:
-                if self.closed:  # closed by another task while we were parked
+                if self.closed:  # closed under us (its owner stopped us first)
                     return
                 raise OSError(exc.errno, exc.strerror) from exc
             on_message(frames)
