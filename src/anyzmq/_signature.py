@@ -103,22 +103,20 @@ class MethodSpec:
 
     def _resolve(self) -> None:
         self._signature, self._resolved = _signature(self._func)
+        params = list(self._signature.parameters.values())
         self._converters = {}
-        for param in self._signature.parameters.values():
+        by_position = []
+        for index, param in enumerate(params):
             conv = _converter(param.annotation)
             if conv is not None:
                 self._converters[param.name] = (param.kind, conv)
+                by_position.append((index, conv))
         self._result = _converter(self._signature.return_annotation)
-        params = list(self._signature.parameters.values())
         plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         if all(param.kind in plain for param in params):
             self._most = len(params)
             self._fewest = sum(param.default is _EMPTY for param in params)
-            self._positional_converters = tuple(
-                (index, conv)
-                for index, param in enumerate(params)
-                if (conv := _converter(param.annotation)) is not None
-            )
+            self._positional_converters = tuple(by_position)
         else:
             self._most = self._fewest = -1
 

@@ -18,9 +18,20 @@ import os
 import random
 import struct
 import time
+from collections.abc import Container
 from typing import Final, NamedTuple, final
 
-__all__ = ["REPLY_HEADER_SIZE", "REQUEST_HEADER_SIZE", "ReplyHeader", "RequestIds", "reply_header"]
+__all__ = [
+    "MAX_REQUEST_ID",
+    "REPLY_HEADER_SIZE",
+    "REQUEST_HEADER_SIZE",
+    "ReplyHeader",
+    "ReplyHeaders",
+    "RequestIds",
+    "parse_reply_header",
+    "reply_header",
+    "request_id_of",
+]
 
 _REQUEST: Final = struct.Struct("<HHLd")
 _REPLY: Final = struct.Struct("<HHLd?")
@@ -53,12 +64,12 @@ class RequestIds:
         self._prefix = _peer_prefix()
         self._last = 0
 
-    def next_id(self, in_use: object) -> int:
-        """Return an id that is not ``in`` the container ``in_use``."""
+    def next_id(self, in_use: Container[int]) -> int:
+        """Return an id that is not in ``in_use``."""
         request_id = self._last
         while True:
             request_id = request_id + 1 if request_id < MAX_REQUEST_ID else 1
-            if request_id not in in_use:  # type: ignore[operator]
+            if request_id not in in_use:
                 self._last = request_id
                 return request_id
 
