@@ -3,19 +3,26 @@
 ZeroMQ's FD is edge-triggered and signals *any* change of the socket's state:
 it becomes readable when commands arrive, and a send, a receive or a read of
 ``EVENTS`` may consume that edge while a message is already queued. So the pump
-drains until ``EAGAIN`` and re-reads ``EVENTS`` before it parks, and a send made
-while the pump is parked re-checks ``EVENTS``: if input is waiting (its edge
-may be gone), the sending task drains it on the pump's behalf, synchronously,
-before it returns. Only the pump ever waits on the FD. Senders blocked on a full
-queue (``zmq.Again``) are woken by the pump when ``POLLOUT`` returns. A
-multipart send is one synchronous call, so no other task can interleave frames
-with it.
+drains until ``EAGAIN`` and re-reads ``EVENTS`` before it waits again, and a send
+made while the pump waits re-checks ``EVENTS``: if input is waiting (its edge may
+be gone), it is handed to the pump. Senders blocked on a full queue
+(``zmq.Again``) are woken by the pump when ``POLLOUT`` returns. A multipart send
+is one synchronous call, so no other task can interleave frames with it.
+
+How the pump waits depends on the event loop. On asyncio (and uvloop) its task
+keeps one reader registration on the loop for as long as it runs and the socket is
+handled in the loop's callback (see ``_loop_reader.py``); input found after a send
+is handled in a callback scheduled for the loop's next turn. Elsewhere (trio) the
+task waits with :func:`anyio.wait_readable` and handles the socket itself; input
+found after a send is received by the sender, synchronously, before it returns.
+Either way ``on_message`` is called synchronously, one message at a time.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Final, final
 
 import anyio
@@ -23,6 +30,7 @@ import anyio.lowlevel
 import zmq
 
 from ._errors import ServiceClosedError
+from ._loop_reader import LoopReader
 
 __all__ = ["SocketPump", "zmq_errors_as_oserror"]
 
@@ -65,7 +73,9 @@ class SocketPump:
         "_fd",
         "_on_message",
         "_parked",
-        "_paused",
+        "_reader",
+        "_reading_paused",
+        "_resumed",
         "_sends",
         "_sock",
         "_writable",
@@ -75,11 +85,13 @@ class SocketPump:
         self._sock = sock
         self._fd: int = sock.FD
         self._closed = False
-        self._parked = False  # the pump waits on the FD
-        self._draining = False
+        self._parked = False  # the pump waits for the FD, and will not re-read EVENTS first
+        self._draining = False  # messages are being received, further up the stack
         self._on_message: Callable[[list[bytes]], None] | None = None
+        self._reader: LoopReader | None = None  # on asyncio, while the pump runs
         self._writable: anyio.Event | None = None
-        self._paused: anyio.Event | None = None
+        self._reading_paused = False
+        self._resumed: anyio.Event | None = None  # what a paused, polling pump waits on
         self._sends = 0
 
     @property
@@ -132,14 +144,18 @@ class SocketPump:
         """Stop receiving until :meth:`resume_reading`: ZeroMQ's queues fill up and
         peers feel backpressure. (Senders blocked on a full queue are not woken
         meanwhile; the servers that pause never block on sends.)"""
-        if self._paused is None:
-            self._paused = anyio.Event()
+        self._reading_paused = True
 
     def resume_reading(self) -> None:
         """Undo :meth:`pause_reading`."""
-        if self._paused is not None:
-            self._paused.set()
-            self._paused = None
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        if self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
+        if self._reader is not None:
+            self._reader.schedule()  # what queued up meanwhile signals no edge
 
     async def send_one_way(self, frames: Sequence[bytes]) -> None:
         """Send a message that gets no answer, for clients that only send.
@@ -167,46 +183,72 @@ class SocketPump:
 
         ``on_message`` is called synchronously with each received multipart
         message; pass None for a socket that only sends (PUSH, PUB).
+
+        Raises:
+            OSError: ZeroMQ failed to receive.
+            BaseException: whatever ``on_message`` raised.
         """
-        sock = self._sock
         self._on_message = on_message
-        handled = 0
-        while not self._closed:
-            if on_message is None:
-                await self._park()
-                continue
-            if self._paused is not None:
-                await self._paused.wait()
-                continue
-            try:
-                frames = sock.recv_multipart(_NOBLOCK)
-            except zmq.Again:
-                handled = 0
-                await self._park()
-                continue
-            except zmq.ZMQError as exc:
-                if self.closed:  # closed under us (its owner stopped us first)
-                    return
-                raise OSError(exc.errno, exc.strerror) from exc
-            on_message(frames)
-            handled += 1
-            if handled >= _BATCH:
-                handled = 0
-                await anyio.lowlevel.checkpoint()
+        reader = LoopReader.start(self._fd, self._on_readable)
+        if reader is None:
+            await self._poll()
+            return
+        self._reader = reader
+        self._parked = True
+        try:
+            self._on_readable()  # what arrived before the registration
+            await reader.wait()
+        finally:
+            self._reader = None
+            self._parked = False
+            reader.stop()
 
     def close(self, linger: int = 0) -> None:
-        """Mark closed, wake every waiting sender, then close the socket (idempotent).
-
-        Call it once :meth:`run` has stopped (its task cancelled): the pump is the
-        only task that waits on the FD.
-        """
+        """Mark closed, end :meth:`run`, wake every waiting sender, then close the
+        socket (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        if self._reader is not None:
+            self._reader.stop()  # before the FD goes: the loop must not poll it after
         self.resume_reading()
         self._wake_senders()
         anyio.notify_closing(self._fd)
         self._sock.close(linger=linger)
+
+    def _on_readable(self) -> None:
+        """The loop callback (asyncio): handle what the socket has now."""
+        reader = self._reader
+        if reader is None or self._draining:
+            return
+        self._parked = False
+        try:
+            while not self._closed:
+                events = _events(self._sock)
+                if events & _POLLOUT:
+                    self._wake_senders()
+                if not events & _POLLIN or self._on_message is None or self._reading_paused:
+                    return
+                if self._receive(_BATCH) == _BATCH:
+                    reader.schedule()  # the rest after other callbacks and tasks
+                    return
+        except BaseException as exc:
+            reader.fail(exc)  # raised in the pump's task
+        finally:
+            self._parked = True
+
+    async def _poll(self) -> None:
+        """The pump's loop where the event loop has no persistent readers (trio)."""
+        while not self._closed:
+            if self._on_message is None:
+                await self._park()
+            elif self._reading_paused:
+                self._resumed = resumed = anyio.Event()
+                await resumed.wait()
+            elif self._receive(_BATCH) == _BATCH:
+                await anyio.lowlevel.checkpoint()
+            else:
+                await self._park()
 
     async def _park(self) -> None:
         events = _events(self._sock)
@@ -223,31 +265,45 @@ class SocketPump:
         finally:
             self._parked = False
 
+    def _receive(self, limit: int) -> int:
+        """Receive and handle up to ``limit`` messages; fewer when the queue runs
+        dry or reading is paused or closed. Returns how many were handled.
+
+        Raises:
+            OSError: ZeroMQ failed to receive.
+        """
+        sock = self._sock
+        on_message = self._on_message
+        assert on_message is not None
+        handled = 0
+        self._draining = True
+        try:
+            while handled < limit and not self._reading_paused and not self._closed:
+                try:
+                    frames = sock.recv_multipart(_NOBLOCK)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError as exc:
+                    raise OSError(exc.errno, exc.strerror) from exc
+                on_message(frames)
+                handled += 1
+        finally:
+            self._draining = False
+        return handled
+
     def _recheck_events(self) -> None:
         # A send may have consumed the FD's edge: hand any news to whoever waits.
         if not self._parked and self._writable is None:
             return
         events = _events(self._sock)
-        if events & _POLLIN and self._parked:
-            self._drain()
+        if events & _POLLIN and self._parked and self._on_message is not None:
+            if self._reader is not None:
+                self._reader.schedule()
+            elif not self._draining:
+                with suppress(OSError):  # the pump's own receive reports it
+                    self._receive(sys.maxsize)
         if events & _POLLOUT:
             self._wake_senders()
-
-    def _drain(self) -> None:
-        """Receive what is queued, for the parked pump (see the module's notes)."""
-        on_message = self._on_message
-        if self._draining or on_message is None:
-            return  # the outer drain, further up this stack, goes on to EAGAIN
-        self._draining = True
-        try:
-            while self._paused is None and not self._closed:
-                try:
-                    frames = self._sock.recv_multipart(_NOBLOCK)
-                except zmq.ZMQError:  # Again; anything else is the pump's to report
-                    return
-                on_message(frames)
-        finally:
-            self._draining = False
 
     def _wake_senders(self) -> None:
         if self._writable is not None:
