@@ -51,3 +51,30 @@ def _no_socket_leaks() -> Iterator[None]:
     for sock in leaked:
         sock.close(linger=0)
     assert not leaked, f"sockets left open: {leaked}"
+
+
+@pytest.fixture(params=["loop reader", "polling"])
+def pump_arm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each way the socket pump can wait: on asyncio, once with
+    the loop's persistent reader and once polling through ``anyio.wait_readable``
+    (what loops without ``add_reader`` get). Trio always polls: it runs once."""
+    arm: str = request.param
+    if arm == "polling":
+        from anyzmq._loop_reader import LoopReader
+
+        monkeypatch.setattr(LoopReader, "start", classmethod(lambda cls, fd, on_ready: None))
+    return arm
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect trio's "polling" runs: the same as its "loop reader" runs."""
+    kept: list[pytest.Item] = []
+    duplicates: list[pytest.Item] = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        is_trio = params.get("anyio_backend", ("",))[0] == "trio"
+        (duplicates if is_trio and params.get("pump_arm") == "polling" else kept).append(item)
+    if duplicates:
+        config.hook.pytest_deselected(items=duplicates)
+        items[:] = kept

@@ -9,7 +9,7 @@ from anyzmq import rpc
 
 from .support import LOOPBACK, endpoint, rpc_pair
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
 
 class Gated(rpc.AttrHandler):

@@ -1,5 +1,6 @@
 """The socket pump: edge-triggered FD handling, bursts, full send queues, atomic
-multipart sends and closing."""
+multipart sends, pausing, failures and closing; on asyncio both with the loop's
+persistent reader and polling."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import zmq
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import SocketPump
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
 _names = itertools.count()
 
@@ -251,3 +252,82 @@ async def test_input_behind_an_edge_a_send_swallowed_is_received() -> None:
     finally:
         peer.close()
     assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(rounds)]
+
+
+async def test_paused_reading_receives_nothing_until_resumed() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    collector = Collector(20)
+    try:
+        async with pumping(ours, collector) as pump:
+            pump.pause_reading()
+            for i in range(20):
+                peer.send(b"%d" % i)
+            # Reading EVENTS here takes the FD's edge too: resuming must not need it.
+            await wait_for(lambda: bool(ours.poll(0, zmq.POLLIN)))
+            await anyio.wait_all_tasks_blocked()
+            assert collector.messages == []
+            pump.resume_reading()
+            await collector.wait()
+    finally:
+        peer.close()
+    assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(20)]
+
+
+class Boom(BaseException):
+    pass
+
+
+async def test_what_on_message_raises_ends_run_in_its_task() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    pump = SocketPump(ours)
+    caught: list[Boom] = []
+
+    def explode(frames: list[bytes]) -> None:
+        raise Boom(frames[0])
+
+    async def pump_and_catch() -> None:
+        try:
+            await pump.run(explode)
+        except Boom as exc:
+            caught.append(exc)
+
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump_and_catch)
+                await wait_for(lambda: pump._parked)
+                peer.send(b"first")
+    finally:
+        pump.close()
+        peer.close()
+    assert [exc.args for exc in caught] == [(b"first",)]
+
+
+async def test_receive_errors_end_run_as_oserror() -> None:
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    pump = SocketPump(ours)
+    caught: list[OSError] = []
+
+    def on_message(frames: list[bytes]) -> None:
+        pass
+
+    async def pump_and_catch() -> None:
+        try:
+            await pump.run(on_message)
+        except OSError as exc:
+            caught.append(exc)
+
+    def failing_recv(flags: int = 0) -> list[bytes]:
+        raise zmq.ZMQError(zmq.EFSM)
+
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump_and_catch)
+                await wait_for(lambda: pump._parked)
+                ours.recv_multipart = failing_recv  # type: ignore[method-assign, assignment]
+                peer.send(b"x")
+    finally:
+        pump.close()
+        peer.close()
+    assert [exc.errno for exc in caught] == [zmq.EFSM]

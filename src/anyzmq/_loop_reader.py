@@ -30,8 +30,9 @@ def _callback_context() -> contextvars.Context:
     """A copy of the current context in which sniffio (when installed) names asyncio.
 
     Code run from a loop callback has no current task, so sniffio cannot sniff
-    asyncio there unless its context variable says so; anyio (and so a handler
-    that makes an ``anyio.Event``) asks sniffio which library is running.
+    asyncio there unless its context variable says so; anyio asks sniffio which
+    library runs, so a synchronous handler that calls ``anyio.current_time()``
+    would fail under ``asyncio.run`` without it.
     """
     context = contextvars.copy_context()
     sniffio = sys.modules.get("sniffio")

@@ -154,8 +154,8 @@ class SocketPump:
         if self._resumed is not None:
             self._resumed.set()
             self._resumed = None
-        if self._reader is not None:
-            self._reader.schedule()  # what queued up meanwhile signals no edge
+        # What queued up meanwhile may have lost its edge to a send.
+        self._recheck_events()
 
     async def send_one_way(self, frames: Sequence[bytes]) -> None:
         """Send a message that gets no answer, for clients that only send.
@@ -296,14 +296,20 @@ class SocketPump:
         if not self._parked and self._writable is None:
             return
         events = _events(self._sock)
-        if events & _POLLIN and self._parked and self._on_message is not None:
-            if self._reader is not None:
-                self._reader.schedule()
-            elif not self._draining:
-                with suppress(OSError):  # the pump's own receive reports it
-                    self._receive(sys.maxsize)
+        if events & _POLLIN and self._parked:
+            self._hand_over_input()
         if events & _POLLOUT:
             self._wake_senders()
+
+    def _hand_over_input(self) -> None:
+        """Have waiting input received although the FD may not signal it again."""
+        if self._on_message is None or self._reading_paused:
+            return
+        if self._reader is not None:
+            self._reader.schedule()
+        elif not self._draining:
+            with suppress(OSError):  # the pump's own receive reports it
+                self._receive(sys.maxsize)
 
     def _wake_senders(self) -> None:
         if self._writable is not None:
