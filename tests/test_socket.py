@@ -317,7 +317,7 @@ async def test_receive_errors_end_run_as_oserror() -> None:
         except OSError as exc:
             caught.append(exc)
 
-    def failing_recv(flags: int = 0) -> list[bytes]:
+    def failing_recv(flags: int = 0) -> bytes:
         raise zmq.ZMQError(zmq.EFSM)
 
     try:
@@ -325,7 +325,7 @@ async def test_receive_errors_end_run_as_oserror() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
                 await wait_for(lambda: pump._parked)
-                ours.recv_multipart = failing_recv  # type: ignore[method-assign, assignment]
+                ours.recv = failing_recv  # type: ignore[method-assign, assignment]
                 peer.send(b"x")
     finally:
         pump.close()
