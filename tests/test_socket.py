@@ -317,7 +317,7 @@ async def test_receive_errors_end_run_as_oserror() -> None:
         except OSError as exc:
             caught.append(exc)
 
-    def failing_recv(flags: int = 0) -> bytes:
+    def failing_recv(flags: int = 0, copy: bool = True) -> bytes:
         raise zmq.ZMQError(zmq.EFSM)
 
     try:

@@ -39,13 +39,14 @@ __all__ = ["SocketPump", "zmq_errors_as_oserror"]
 _BATCH: Final = 256
 #: One-way sends between two yields to other tasks.
 _YIELD_EVERY: Final = 64
-# Plain ints: pyzmq's flag enums cost an enum operation on every use.
+# Plain ints for flags: pyzmq's flag enums cost an enum operation on every use.
 _POLLIN: Final = int(zmq.POLLIN)
 _POLLOUT: Final = int(zmq.POLLOUT)
 _NOBLOCK: Final = int(zmq.NOBLOCK)
 _MORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
-_EVENTS: Final = int(zmq.EVENTS)
-_RCVMORE: Final = int(zmq.RCVMORE)
+# But the option's enum member itself: ``get`` converts whatever it is given to
+# ``SocketOption``, which is quickest for a member.
+_EVENTS: Final = zmq.SocketOption.EVENTS
 
 
 def _events(sock: zmq.Socket[bytes]) -> int:
@@ -65,11 +66,14 @@ def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
 
 
 def _recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
-    """``recv_multipart(NOBLOCK)`` without its enum lookups."""
+    """``recv_multipart(NOBLOCK)``, reading each frame's "more" flag from the frame
+    rather than with a ``getsockopt(RCVMORE)`` per frame (half the cost)."""
     recv = sock.recv
-    frames = [recv(_NOBLOCK)]
-    while sock.get(_RCVMORE):
-        frames.append(recv(_NOBLOCK))
+    frame = recv(_NOBLOCK, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
     return frames
 
 
@@ -165,8 +169,8 @@ class SocketPump:
 
     def pause_reading(self) -> None:
         """Stop receiving until :meth:`resume_reading`: ZeroMQ's queues fill up and
-        peers feel backpressure. (Senders blocked on a full queue are not woken
-        meanwhile; the servers that pause never block on sends.)"""
+        peers feel backpressure. (Meanwhile a polling pump does not wake senders
+        blocked on a full queue; the servers that pause never block on sends.)"""
         self._reading_paused = True
 
     def resume_reading(self) -> None:
