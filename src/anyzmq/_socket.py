@@ -6,9 +6,9 @@ it becomes readable when commands arrive, and a send, a receive or a read of
 receives for as long as ``EVENTS`` reports input, and waits for the FD only
 after a read of ``EVENTS`` that reports none; a send made while the pump waits
 re-checks ``EVENTS``: if input is waiting (its edge may be gone), it is handed to
-the pump. Senders blocked on a full queue
-(``zmq.Again``) are woken by the pump when ``POLLOUT`` returns. A multipart send
-is one synchronous call, so no other task can interleave frames with it.
+the pump. Senders blocked on a full queue (``zmq.Again``) are woken by the pump
+when ``POLLOUT`` returns. A multipart send is one synchronous call, so no other
+task can interleave frames with it.
 
 How the pump waits depends on the event loop. On asyncio (and uvloop) its task
 keeps one reader registration on the loop for as long as it runs and the socket is
@@ -56,8 +56,8 @@ def _events(sock: zmq.Socket[bytes]) -> int:
 
 def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
     """``send_multipart(frames, NOBLOCK)`` without its per-call type checks and
-    enum arithmetic (a third of its cost). ZeroMQ queues all frames or none: only
-    the first can fail with ``zmq.Again``."""
+    enum arithmetic, which are most of its cost. ZeroMQ queues all frames or none:
+    only the first can fail with ``zmq.Again``."""
     send = sock.send
     last = len(frames) - 1
     for index in range(last):
