@@ -318,6 +318,10 @@ class SocketPump:
         # A send may have consumed the FD's edge: hand any news to whoever waits.
         if not self._parked and self._writable is None:
             return
+        if self._reader is not None:
+            # One look at EVENTS on the loop's next turn serves every send until then.
+            self._reader.schedule()
+            return
         events = _events(self._sock)
         if events & _POLLIN and self._parked:
             self._hand_over_input()
@@ -325,12 +329,8 @@ class SocketPump:
             self._wake_senders()
 
     def _hand_over_input(self) -> None:
-        """Have waiting input received although the FD may not signal it again."""
-        if self._on_message is None or self._reading_paused:
-            return
-        if self._reader is not None:
-            self._reader.schedule()
-        elif not self._draining:
+        """Receive waiting input for a polling pump, which the FD may not wake again."""
+        if self._on_message is not None and not self._reading_paused and not self._draining:
             with suppress(OSError):  # the pump's own receive reports it
                 self._receive(sys.maxsize)
 
