@@ -12,11 +12,11 @@ task can interleave frames with it.
 
 How the pump waits depends on the event loop. On asyncio (and uvloop) its task
 keeps one reader registration on the loop for as long as it runs and the socket is
-handled in the loop's callback (see ``_loop_reader.py``); input found after a send
-is handled in a callback scheduled for the loop's next turn. Elsewhere (trio) the
-task waits with :func:`anyio.wait_readable` and handles the socket itself; input
-found after a send is received by the sender, synchronously, before it returns.
-Either way ``on_message`` is called synchronously, one message at a time.
+handled in the loop's callback (see ``_loop_reader.py``); after sends, one callback
+scheduled for the loop's next turn re-reads ``EVENTS`` for all of them. Elsewhere
+(trio) the task waits with :func:`anyio.wait_readable` and handles the socket
+itself; input found after a send is received by the sender, synchronously, before
+it returns. Either way ``on_message`` is called synchronously, one message at a time.
 """
 
 from __future__ import annotations
