@@ -84,8 +84,8 @@ class LoopReader:
         return reader
 
     def schedule(self) -> None:
-        """Call ``on_ready()`` soon even if the FD does not signal (once per request
-        still pending)."""
+        """Call ``on_ready()`` on the loop's next turn even if the FD does not
+        signal; requests made before that call are served by it."""
         if self._scheduled or self._stopped:
             return
         self._scheduled = True
