@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,16 @@ def command(peer: str, *args: str) -> list[str]:
     return [sys.executable, str(HERE / script), *args, *([backend] if backend else [])]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) used so far by process ``pid``; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
     """One server process and one client process; the client's JSON result."""
     server = subprocess.Popen(
@@ -77,6 +88,7 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
     assert server.stdout is not None
     try:
         service, control = server.stdout.readline().split()
+        cpu_before = cpu_seconds(server.pid)
         client = subprocess.run(
             command(peer, "client", workload, str(n), service, control),
             capture_output=True,
@@ -87,6 +99,10 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
         if client.returncode != 0:
             raise RuntimeError(f"{peer} {workload} failed:\n{client.stderr[-3000:]}")
         result: dict[str, float] = json.loads(client.stdout.strip().splitlines()[-1])
+        cpu_after = cpu_seconds(server.pid)
+        if cpu_before is not None and cpu_after is not None:
+            # Steadier than throughput on a shared machine (warm-up included).
+            result["server_cpu_us_per_op"] = (cpu_after - cpu_before) / n * 1e6
         return result
     finally:
         server.stdin.close()
