@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 import anyio
 import pytest
@@ -303,7 +304,9 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
     assert [exc.args for exc in caught] == [(b"first",)]
 
 
-async def test_receive_errors_end_run_as_oserror() -> None:
+@pytest.mark.parametrize("failing", ["recv", "get"])
+async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
+    # "get" is how the pump reads EVENTS; "recv" how it receives each frame.
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
     pump = SocketPump(ours)
     caught: list[OSError] = []
@@ -317,7 +320,7 @@ async def test_receive_errors_end_run_as_oserror() -> None:
         except OSError as exc:
             caught.append(exc)
 
-    def failing_recv(flags: int = 0, copy: bool = True) -> bytes:
+    def fail(*args: object, **kwargs: object) -> NoReturn:
         raise zmq.ZMQError(zmq.EFSM)
 
     try:
@@ -325,9 +328,11 @@ async def test_receive_errors_end_run_as_oserror() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
                 await wait_for(lambda: pump._parked)
-                ours.recv = failing_recv  # type: ignore[method-assign, assignment]
+                setattr(ours, failing, fail)
                 peer.send(b"x")
     finally:
+        if failing == "get":
+            del ours.get  # closing reads options too
         pump.close()
         peer.close()
     assert [exc.errno for exc in caught] == [zmq.EFSM]

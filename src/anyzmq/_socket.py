@@ -50,7 +50,15 @@ _EVENTS: Final = zmq.SocketOption.EVENTS
 
 
 def _events(sock: zmq.Socket[bytes]) -> int:
-    events: int = sock.get(_EVENTS)  # type: ignore[assignment]
+    """The socket's ``EVENTS``: ``POLLIN`` and ``POLLOUT`` bits.
+
+    Raises:
+        OSError: ZeroMQ refused (the context was terminated, for example).
+    """
+    try:
+        events: int = sock.get(_EVENTS)  # type: ignore[assignment]
+    except zmq.ZMQError as exc:
+        raise OSError(exc.errno, exc.strerror) from exc
     return events
 
 
