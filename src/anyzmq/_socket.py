@@ -49,6 +49,11 @@ _MORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
 _EVENTS: Final = zmq.SocketOption.EVENTS
 
 
+def _as_oserror(exc: zmq.ZMQError) -> OSError:
+    """pyzmq's error as the :class:`OSError` with the same errno (raise it ``from exc``)."""
+    return OSError(exc.errno, exc.strerror)
+
+
 def _events(sock: zmq.Socket[bytes]) -> int:
     """The socket's ``EVENTS``: ``POLLIN`` and ``POLLOUT`` bits.
 
@@ -58,7 +63,7 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     try:
         events: int = sock.get(_EVENTS)  # type: ignore[assignment]
     except zmq.ZMQError as exc:
-        raise OSError(exc.errno, exc.strerror) from exc
+        raise _as_oserror(exc) from exc
     return events
 
 
@@ -91,7 +96,7 @@ def zmq_errors_as_oserror() -> Iterator[None]:
     try:
         yield
     except zmq.ZMQError as exc:
-        raise OSError(exc.errno, exc.strerror) from exc
+        raise _as_oserror(exc) from exc
 
 
 @final
@@ -152,7 +157,7 @@ class SocketPump:
             self._recheck_events()
             return False
         except zmq.ZMQError as exc:
-            raise OSError(exc.errno, exc.strerror) from exc
+            raise _as_oserror(exc) from exc
         self._recheck_events()
         return True
 
@@ -254,7 +259,7 @@ class SocketPump:
     def _on_readable(self) -> None:
         """The loop callback (asyncio): handle what the socket has now."""
         reader = self._reader
-        if reader is None or self._draining:
+        if reader is None:  # stopped; a call already scheduled comes late
             return
         self._parked = False
         try:
@@ -314,7 +319,7 @@ class SocketPump:
                 except zmq.Again:  # EVENTS was stale
                     return _events(sock) & ~_POLLIN
                 except zmq.ZMQError as exc:
-                    raise OSError(exc.errno, exc.strerror) from exc
+                    raise _as_oserror(exc) from exc
                 on_message(frames)
                 limit -= 1
                 events = _events(sock)
