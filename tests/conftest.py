@@ -60,9 +60,13 @@ def pump_arm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     (what loops without ``add_reader`` get). Trio always polls: it runs once."""
     arm: str = request.param
     if arm == "polling":
-        from anyzmq._loop_reader import LoopReader
+        from anyzmq import _backend
 
-        monkeypatch.setattr(LoopReader, "start", classmethod(lambda cls, fd, on_ready: None))
+        monkeypatch.setattr(
+            _backend._AsyncioBackend,
+            "readiness",
+            lambda self, fd, probe: _backend._PollReadiness(fd, probe),
+        )
     return arm
 
 

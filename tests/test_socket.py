@@ -13,8 +13,9 @@ import anyio
 import pytest
 import zmq
 
+from anyzmq._backend import current_backend
 from anyzmq._errors import ServiceClosedError
-from anyzmq._socket import SocketPump
+from anyzmq._socket import PumpState, SocketPump
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -41,7 +42,7 @@ def socket_pair(
 async def pumping(
     sock: zmq.Socket[bytes], on_message: Callable[[list[bytes]], None] | None
 ) -> AsyncIterator[SocketPump]:
-    pump = SocketPump(sock)
+    pump = SocketPump(sock, current_backend())
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(pump.run, on_message)
@@ -191,7 +192,7 @@ async def test_concurrent_multipart_sends_stay_whole() -> None:
 async def test_close_wakes_blocked_sender() -> None:
     ours: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
     ours.bind(f"inproc://pump-test-nobody-{next(_names)}")  # no peer: sends block
-    pump = SocketPump(ours)
+    pump = SocketPump(ours, current_backend())
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run, None)
         outcome: list[BaseException] = []
@@ -214,14 +215,14 @@ async def test_close_wakes_blocked_sender() -> None:
 
 async def test_cancelling_a_parked_pump_then_closing() -> None:
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
-    pump = SocketPump(ours)
+    pump = SocketPump(ours, current_backend())
     try:
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump.run, Collector(1))
-                await wait_for(lambda: pump._parked)
+                await wait_for(lambda: pump.state is PumpState.PARKED)
                 tg.cancel_scope.cancel()
-        assert not pump._parked
+        assert pump.state is not PumpState.PARKED
         pump.close()
     finally:
         peer.close()
@@ -244,7 +245,7 @@ async def test_input_behind_an_edge_a_send_swallowed_is_received() -> None:
     try:
         async with pumping(ours, collector) as pump:
             for i in range(rounds):
-                await wait_for(lambda: pump._parked)
+                await wait_for(lambda: pump.state is PumpState.PARKED)
                 peer.send(b"%d" % i)
                 assert pump.send_nowait([b"ours"])
                 with anyio.fail_after(2):
@@ -280,7 +281,7 @@ class Boom(BaseException):
 
 async def test_what_on_message_raises_ends_run_in_its_task() -> None:
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
-    pump = SocketPump(ours)
+    pump = SocketPump(ours, current_backend())
     caught: list[Boom] = []
 
     def explode(frames: list[bytes]) -> None:
@@ -296,7 +297,7 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
-                await wait_for(lambda: pump._parked)
+                await wait_for(lambda: pump.state is PumpState.PARKED)
                 peer.send(b"first")
     finally:
         pump.close()
@@ -308,7 +309,7 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
 async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
     # "get" is how the pump reads EVENTS; "recv" how it receives each frame.
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
-    pump = SocketPump(ours)
+    pump = SocketPump(ours, current_backend())
     caught: list[OSError] = []
 
     def on_message(frames: list[bytes]) -> None:
@@ -327,7 +328,7 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
-                await wait_for(lambda: pump._parked)
+                await wait_for(lambda: pump.state is PumpState.PARKED)
                 setattr(ours, failing, fail)
                 peer.send(b"x")
     finally:

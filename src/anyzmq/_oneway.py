@@ -20,7 +20,7 @@ class OneWayServer(ServerBase):
         if result is not None:
             logger.warning("%s handler %r returned %r, not None", type(self).__name__, name, result)
 
-    def _failed(self, reply: Any, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+    def _failed(self, reply: Any, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         if isinstance(exc, NotFoundError | ParameterError):
             logger.error("Call to %r caused error: %r", name, exc)
         else:

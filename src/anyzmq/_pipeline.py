@@ -13,7 +13,7 @@ from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -65,6 +65,7 @@ def connect_pipeline(
     bind: str | Iterable[str] | None = None,
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
+    socket_options: SocketOptions | None = None,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
@@ -76,7 +77,12 @@ def connect_pipeline(
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
-    return PipelineClient(bind=bind, connect=connect, translation_table=translation_table)
+    return PipelineClient(
+        bind=bind,
+        connect=connect,
+        translation_table=translation_table,
+        socket_options=socket_options,
+    )
 
 
 def serve_pipeline(
@@ -90,6 +96,8 @@ def serve_pipeline(
     timeout: float | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
+    sync_handler_threads: int | None = None,
+    socket_options: SocketOptions | None = None,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -110,4 +118,6 @@ def serve_pipeline(
         timeout=timeout,
         max_message_size=max_message_size,
         max_concurrent_calls=max_concurrent_calls,
+        sync_handler_threads=sync_handler_threads,
+        socket_options=socket_options,
     )

@@ -7,13 +7,14 @@ from typing import Any, final
 
 import zmq
 
+from ._backend import Backend
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -82,7 +83,8 @@ class PubSubService(OneWayServer):
         """
         self.transport.unsubscribe(topic)
 
-    def _configure(self, sock: zmq.Socket[bytes]) -> None:
+    def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+        super()._configure(sock, backend)
         for topic in self._initial_topics:
             sock.setsockopt(zmq.SUBSCRIBE, topic)
 
@@ -110,6 +112,7 @@ def connect_pubsub(
     bind: str | Iterable[str] | None = None,
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
+    socket_options: SocketOptions | None = None,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
@@ -120,7 +123,12 @@ def connect_pubsub(
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
-    return PubSubClient(bind=bind, connect=connect, translation_table=translation_table)
+    return PubSubClient(
+        bind=bind,
+        connect=connect,
+        translation_table=translation_table,
+        socket_options=socket_options,
+    )
 
 
 def serve_pubsub(
@@ -135,6 +143,8 @@ def serve_pubsub(
     timeout: float | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
+    sync_handler_threads: int | None = None,
+    socket_options: SocketOptions | None = None,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -157,4 +167,6 @@ def serve_pubsub(
         timeout=timeout,
         max_message_size=max_message_size,
         max_concurrent_calls=max_concurrent_calls,
+        sync_handler_threads=sync_handler_threads,
+        socket_options=socket_options,
     )

@@ -13,6 +13,7 @@ import anyio
 import zmq
 
 from . import _wire
+from ._backend import Backend, Waiter
 from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
 from ._deadlines import Deadlines
@@ -21,8 +22,7 @@ from ._errors import ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
-from ._waiter import Waiter, waiter_factory
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -43,10 +43,12 @@ _NO_TIMEOUT: Final = nullcontext()
 class _Pending:
     """One call waiting for its answer."""
 
-    __slots__ = ("error", "value", "waiter", "waiting")
+    __slots__ = ("error", "name", "timeout", "value", "waiter", "waiting")
 
-    def __init__(self, waiter: Waiter) -> None:
+    def __init__(self, waiter: Waiter, name: str, timeout: float | None) -> None:
         self.waiter = waiter
+        self.name = name
+        self.timeout = timeout
         self.value: Any = None
         self.error: BaseException | None = None
         self.waiting = True  # until the caller leaves, answered or not
@@ -65,7 +67,7 @@ class _Pending:
         self.waiter.set_result(None)
 
     def expire(self) -> None:
-        self.resolve(None, TimeoutError())
+        self.resolve(None, TimeoutError(f"no answer to {self.name!r} within {self.timeout:g} s"))
 
 
 @final
@@ -83,12 +85,14 @@ class RPCClient(Service):
         timeout: float | None,
         translation_table: TranslationTable | None,
         max_message_size: int | None,
+        socket_options: SocketOptions | None = None,
     ) -> None:
         super().__init__(
             bind=bind,
             connect=connect,
             translation_table=translation_table,
             max_message_size=max_message_size,
+            socket_options=socket_options,
         )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
@@ -146,7 +150,7 @@ class RPCClient(Service):
             self._codec.packb(args),
             self._codec.packb(kwargs),
         )
-        pending = self._pending[request_id] = _Pending(self._new_waiter())
+        pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout)
         try:
             deadline = None if timeout is None else anyio.current_time() + timeout
             if not pump.send_nowait(frames):
@@ -166,8 +170,8 @@ class RPCClient(Service):
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
 
-    def _configure(self, sock: zmq.Socket[bytes]) -> None:
-        self._new_waiter = waiter_factory()
+    def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+        self._new_waiter = backend.new_waiter
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -275,7 +279,7 @@ class RPCServer(ServerBase):
             return
         self._answer(envelope, request_id, False, body)
 
-    def _failed(self, reply: Any, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+    def _failed(self, reply: Any, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         self._log_failure(name, exc, args, kwargs)
         envelope, request_id = reply
         self._answer(envelope, request_id, True, self._error_body(exc))
@@ -292,11 +296,14 @@ class RPCServer(ServerBase):
     def _answer(self, envelope: list[bytes], request_id: int, is_error: bool, body: bytes) -> None:
         header = self._headers.header(request_id, is_error=is_error)
         try:
-            self._check_open().send_nowait([*envelope, header, body])
+            sent = self._check_open().send_nowait([*envelope, header, body])
         except ServiceClosedError:
-            pass  # closing: the caller goes with the connection
+            return  # closing: the caller goes with the connection
         except OSError as exc:  # for example EHOSTUNREACH with zmq.ROUTER_MANDATORY
             self._drop(f"the answer to call #{request_id} could not be sent: {exc}")
+            return
+        if not sent:  # the peer's queue is full (with zmq.ROUTER_MANDATORY)
+            self._drop(f"the answer to call #{request_id} could not be sent: the queue is full")
 
 
 def connect_rpc(
@@ -307,6 +314,7 @@ def connect_rpc(
     timeout: float | None = None,
     translation_table: TranslationTable | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    socket_options: SocketOptions | None = None,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -318,6 +326,8 @@ def connect_rpc(
         translation_table: custom value translators (see the guide).
         max_message_size: bytes an answer may have; ZeroMQ drops the connection
             of a server that sends a larger one. None: no limit.
+        socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
+            any bind or connect, after anyzmq's own (so they win).
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -330,6 +340,7 @@ def connect_rpc(
         timeout=timeout,
         translation_table=translation_table,
         max_message_size=max_message_size,
+        socket_options=socket_options,
     )
 
 
@@ -344,6 +355,8 @@ def serve_rpc(
     timeout: float | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
+    sync_handler_threads: int | None = None,
+    socket_options: SocketOptions | None = None,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -353,13 +366,19 @@ def serve_rpc(
         log_exceptions: log exceptions raised by methods on ``anyzmq.rpc``'s logger.
         exclude_log_exceptions: exception classes not to log.
         translation_table: custom value translators (see the guide).
-        timeout: seconds an asynchronous method may run before it is cancelled and
-            the caller gets :class:`TimeoutError`. None lets it run.
+        timeout: seconds a method running as a task (asynchronous, or in a worker
+            thread) may take: then the caller gets :class:`TimeoutError` at once,
+            the method is cancelled and a late result is dropped. None lets it run.
         max_message_size: bytes a request may have; ZeroMQ drops the connection of
             a peer that sends a larger one. None: no limit.
-        max_concurrent_calls: asynchronous method calls that may run at once;
-            beyond it the server stops reading until one ends, and requests wait
-            in ZeroMQ's queues (backpressure). None: no limit.
+        max_concurrent_calls: method calls that may run at once as tasks; beyond
+            it the server stops reading until one ends, and requests wait in
+            ZeroMQ's queues (backpressure). None: no limit.
+        sync_handler_threads: run synchronous methods in anyio's worker threads,
+            at most this many at once, instead of on the event loop (where a
+            blocking method stalls every caller). None: on the event loop.
+        socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
+            any bind or connect, after anyzmq's own (so they win).
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -375,4 +394,6 @@ def serve_rpc(
         timeout=timeout,
         max_message_size=max_message_size,
         max_concurrent_calls=max_concurrent_calls,
+        sync_handler_threads=sync_handler_threads,
+        socket_options=socket_options,
     )

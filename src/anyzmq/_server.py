@@ -1,21 +1,34 @@
 """The part shared by the three servers: decode a call, look its method up, bind
-its arguments, run it (inline when synchronous, as a task in the service's task
-group when asynchronous, under the server ``timeout``) and hand the outcome to
-the concrete server."""
+its arguments, run it and hand the outcome to the concrete server.
+
+Every call starts in the pump task, from the server's own context: a synchronous
+method runs there, in a copy of that context (or, with ``sync_handler_threads``,
+in a worker thread); an asynchronous one runs as a task in the service's handler
+task group, in its own cancel scope, under the server ``timeout``. When the
+timeout passes, the caller is answered at once, whatever the method does, and a
+late result is dropped.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import math
 import reprlib
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, final
 
 import anyio
+import anyio.to_thread
+import zmq
 
+from ._backend import Backend
 from ._codec import DecodeError, TranslationTable
+from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import RateLimitedWarning, logger
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -50,16 +63,66 @@ def _check_exclude(exclude: Iterable[type[BaseException]]) -> tuple[type[BaseExc
     return classes
 
 
-#: Default ``max_concurrent_calls``: asynchronous handler calls running at once.
+#: Default ``max_concurrent_calls``: method calls running at once.
 DEFAULT_MAX_CONCURRENT_CALLS: Final = 1000
 
 
-def _check_max_calls(limit: int | None) -> int | None:
-    if limit is None:
+def _check_positive(what: str, value: int | None) -> int | None:
+    if value is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise ValueError(f"max_concurrent_calls must be a positive int or None, got {limit!r}")
-    return limit
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive int or None, got {value!r}")
+    return value
+
+
+@final
+class _Call:
+    """One call that runs as a task: what it needs, and whether it has been answered."""
+
+    __slots__ = (
+        "args",
+        "call_args",
+        "call_kwargs",
+        "finished",
+        "kwargs",
+        "name",
+        "reply",
+        "scope",
+        "server",
+        "target",
+    )
+
+    def __init__(
+        self,
+        server: ServerBase,
+        target: Target,
+        call_args: tuple[Any, ...],
+        call_kwargs: dict[str, Any],
+        name: str,
+        args: Any,
+        kwargs: Any,
+        reply: Any,
+        scope: anyio.CancelScope,
+    ) -> None:
+        self.server = server
+        self.target = target
+        self.call_args = call_args
+        self.call_kwargs = call_kwargs
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+        self.reply = reply
+        self.scope = scope
+        self.finished = False
+
+    @property
+    def active(self) -> bool:
+        return not self.finished
+
+    def expire(self) -> None:
+        """The server's timeout passed: answer now, cancel the method."""
+        self.scope.cancel()
+        self.server._finish(self, None, self.server._timeout_error(self.name))
 
 
 class ServerBase(Service):
@@ -68,8 +131,8 @@ class ServerBase(Service):
     Raises (at construction):
         TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
             has the wrong type.
-        ValueError: ``timeout``, ``max_message_size`` or ``max_concurrent_calls``
-            is not positive.
+        ValueError: ``timeout``, ``max_message_size``, ``max_concurrent_calls`` or
+            ``sync_handler_threads`` is not positive.
     """
 
     def __init__(
@@ -84,6 +147,8 @@ class ServerBase(Service):
         timeout: float | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
+        sync_handler_threads: int | None = None,
+        socket_options: SocketOptions | None = None,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
@@ -92,31 +157,49 @@ class ServerBase(Service):
             connect=connect,
             translation_table=translation_table,
             max_message_size=max_message_size,
+            socket_options=socket_options,
         )
-        self._max_calls = _check_max_calls(max_concurrent_calls)
+        self._max_calls = _check_positive("max_concurrent_calls", max_concurrent_calls)
+        self._threads = _check_positive("sync_handler_threads", sync_handler_threads)
         self._handler = handler
         self._log_exceptions = bool(log_exceptions)
         self._exclude_log_exceptions = _check_exclude(exclude_log_exceptions)
         self._timeout = _check_timeout(timeout)
+        self._deadlines = Deadlines()
         self._drops = RateLimitedWarning(f"{type(self).__name__} dropped a message")
         self._refusals = RateLimitedWarning(f"{type(self).__name__} refused a value")
         self._running = 0
+        self._cancelled: type[BaseException] = BaseException  # set on entering
+        self._limiter: anyio.CapacityLimiter | None = None
 
     @property
     def running_calls(self) -> int:
-        """How many asynchronous handler calls are running now."""
+        """How many method calls are running now as tasks (asynchronous methods,
+        and synchronous ones when ``sync_handler_threads`` is set)."""
         return self._running
 
     @property
     def dropped_messages(self) -> int:
-        """How many malformed messages this server has dropped."""
+        """How many messages this server has dropped: malformed ones, and answers
+        that ZeroMQ refused to queue."""
         return self._drops.total
+
+    def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+        self._cancelled = anyio.get_cancelled_exc_class()
+        if self._threads is not None:
+            self._limiter = anyio.CapacityLimiter(self._threads)
+
+    def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
+        if self._timeout is not None:
+            task_group.start_soon(self._deadlines.run, name=f"timeouts of {self!r}")
 
     def _drop(self, reason: str) -> None:
         self._drops.report(reason)
 
     def _call(self, name_frame: bytes, args_frame: bytes, kwargs_frame: bytes, reply: Any) -> None:
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
+        if not self._is_open:
+            return  # closing: nothing new starts
         args: Any = ()
         kwargs: Any = {}
         try:
@@ -130,23 +213,22 @@ class ServerBase(Service):
         except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
             return
-        if target.spec.is_async:
-            assert self._handlers is not None
-            self._running += 1
-            if self._running == self._max_calls:
-                self._check_open().pause_reading()  # backpressure until one finishes
-            self._handlers.start_soon(
-                self._run_async, target, call_args, call_kwargs, name, args, kwargs, reply
-            )
+        if target.spec.is_async or self._limiter is not None:
+            self._start(target, call_args, call_kwargs, name, args, kwargs, reply)
             return
         try:
-            result = target.spec.check_result(target.func(*call_args, **call_kwargs))
+            # In a copy of the server's context: what one call sets, no other sees.
+            result = contextvars.copy_context().run(target.func, *call_args, **call_kwargs)
+            result = target.spec.check_result(result)
         except Exception as exc:
+            self._failed(reply, name, exc, args, kwargs)
+        except self._cancelled as exc:  # a sync method is never cancelled by us
+            self._stray_cancellation(name, exc)
             self._failed(reply, name, exc, args, kwargs)
         else:
             self._succeeded(reply, name, result)
 
-    async def _run_async(
+    def _start(
         self,
         target: Target,
         call_args: tuple[Any, ...],
@@ -156,21 +238,75 @@ class ServerBase(Service):
         kwargs: Any,
         reply: Any,
     ) -> None:
-        try:
-            if self._timeout is None:
-                result = await target.func(*call_args, **call_kwargs)
-            else:
-                with anyio.fail_after(self._timeout):
-                    result = await target.func(*call_args, **call_kwargs)
-            result = target.spec.check_result(result)
-        except Exception as exc:
-            self._failed(reply, name, exc, args, kwargs)
+        assert self._handlers is not None
+        if self._timeout is None:
+            scope = anyio.CancelScope()
         else:
-            self._succeeded(reply, name, result)
+            deadline = anyio.current_time() + self._timeout
+            scope = anyio.CancelScope(deadline=deadline)
+        call = _Call(self, target, call_args, call_kwargs, name, args, kwargs, reply, scope)
+        self._running += 1
+        if self._max_calls is not None and self._running >= self._max_calls:
+            self._check_open().pause_reading()  # backpressure until one finishes
+        if self._timeout is not None:
+            self._deadlines.add(call, scope.deadline, self._running)
+        self._handlers.start_soon(self._run, call)
+
+    async def _run(self, call: _Call) -> None:
+        target = call.target
+        try:
+            try:
+                with call.scope:
+                    if target.spec.is_async:
+                        result = await target.func(*call.call_args, **call.call_kwargs)
+                    else:
+                        func = partial(target.func, *call.call_args, **call.call_kwargs)
+                        result = await anyio.to_thread.run_sync(func, limiter=self._limiter)
+                    result = target.spec.check_result(result)
+            except Exception as exc:
+                self._finish(call, None, exc)
+            except self._cancelled as exc:
+                if anyio.current_effective_deadline() == -math.inf:
+                    raise  # we, or the service's owner, are cancelling this task
+                self._stray_cancellation(call.name, exc)
+                self._finish(call, None, exc)
+            else:
+                if call.scope.cancelled_caught:
+                    self._finish(call, None, self._timeout_error(call.name))
+                else:
+                    self._finish(call, result, None)
         finally:
-            if self._running == self._max_calls and self._pump is not None:
-                self._pump.resume_reading()
+            call.finished = True
             self._running -= 1
+            if self._max_calls is not None and self._running < self._max_calls:
+                pump = self._pump
+                if pump is not None:
+                    pump.resume_reading()
+
+    def _finish(self, call: _Call, result: Any, error: BaseException | None) -> None:
+        """Answer ``call`` once: a result or error after the timeout's answer is dropped."""
+        if call.finished:
+            if error is None:
+                logger.debug("late result of %r dropped: its caller had its answer", call.name)
+            return
+        call.finished = True
+        if error is None:
+            self._succeeded(call.reply, call.name, result)
+        else:
+            self._failed(call.reply, call.name, error, call.args, call.kwargs)
+
+    def _timeout_error(self, name: str) -> TimeoutError:
+        return TimeoutError(
+            f"{name!r} did not finish within the server's timeout of {self._timeout:g} s"
+        )
+
+    def _stray_cancellation(self, name: str, exc: BaseException) -> None:
+        logger.error(
+            "method %r raised %s, but nothing cancelled the call: answered as its error",
+            name,
+            type(exc).__name__,
+            exc_info=exc,
+        )
 
     def _decode_arguments(
         self, args_frame: bytes, kwargs_frame: bytes
@@ -187,7 +323,7 @@ class ServerBase(Service):
             raise ParameterError(f"keyword arguments must be a str-keyed map, got {kwargs!r:.100}")
         return args, dict(kwargs)
 
-    def _log_failure(self, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+    def _log_failure(self, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""
         if not self._log_exceptions or isinstance(exc, self._exclude_log_exceptions):
             return
@@ -205,5 +341,5 @@ class ServerBase(Service):
     def _succeeded(self, reply: Any, name: str, result: Any) -> None:
         raise NotImplementedError
 
-    def _failed(self, reply: Any, name: str, exc: Exception, args: Any, kwargs: Any) -> None:
+    def _failed(self, reply: Any, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         raise NotImplementedError

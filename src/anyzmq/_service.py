@@ -3,25 +3,29 @@ by a task group that the service's ``async with`` opens and closes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final, Self, TypeAlias
 
 import anyio
 import zmq
 
+from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, endpoints
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Service"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Service", "SocketOptions"]
 
 _NEW, _OPEN, _CLOSING, _CLOSED = range(4)
 
 #: Default ``max_message_size``: larger messages make ZeroMQ drop the connection.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+
+#: ZeroMQ socket options (``zmq.SNDHWM``, ``zmq.CURVE_SERVER``, ...) and their values.
+SocketOptions: TypeAlias = Mapping[int, int | bytes | str]
 
 
 def _check_max_message_size(size: int | None) -> int:
@@ -32,13 +36,33 @@ def _check_max_message_size(size: int | None) -> int:
     return size
 
 
+def _check_socket_options(
+    options: SocketOptions | None,
+) -> tuple[tuple[int, int | bytes | str], ...]:
+    if options is None:
+        return ()
+    if not isinstance(options, Mapping):
+        raise TypeError(f"socket_options must be a mapping of options to values, got {options!r}")
+    checked = []
+    for option, value in options.items():
+        if isinstance(option, bool) or not isinstance(option, int):
+            raise TypeError(f"socket_options keys must be ZeroMQ options (int), got {option!r}")
+        if isinstance(value, bool) or not isinstance(value, int | bytes | str):
+            raise TypeError(
+                f"socket_options[{option!r}] must be an int, bytes or str, got {value!r}"
+            )
+        checked.append((int(option), value))
+    return tuple(checked)
+
+
 class Service:
     """Base of every client and server.
 
-    Use it as an async context manager: entering creates the socket, binds and
-    connects it and starts its pump; leaving (or :meth:`close`) cancels the pump
-    and every running handler, then closes the socket with linger 0 (unless
-    ``zmq.LINGER`` was set through :attr:`transport`). A service can be entered once.
+    Use it as an async context manager: entering creates the socket, sets its
+    options, binds and connects it and starts its pump; leaving (or :meth:`close`)
+    stops reading, cancels the pump and every running handler, then closes the
+    socket with linger 0 (unless ``zmq.LINGER`` was set in ``socket_options`` or
+    through :attr:`transport`). A service can be entered once.
     """
 
     _socket_type: ClassVar[int]
@@ -51,12 +75,15 @@ class Service:
         connect: str | Iterable[str] | None,
         translation_table: TranslationTable | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        socket_options: SocketOptions | None = None,
     ) -> None:
         self._bind = endpoints(bind, "bind")
         self._max_message_size = _check_max_message_size(max_message_size)
         self._connect = endpoints(connect, "connect")
+        self._socket_options = _check_socket_options(socket_options)
         self._codec = Codec(translation_table)
         self._state = _NEW
+        self._backend: Backend | None = None
         self._pump: SocketPump | None = None
         self._transport: Transport | None = None
         self._background: anyio.CancelScope | None = None
@@ -76,14 +103,31 @@ class Service:
         return self._transport
 
     def close(self) -> None:
-        """Start closing: running handlers are cancelled and the socket is closed
-        (idempotent). Await :meth:`wait_closed` or leave the ``async with``."""
-        if self._state == _OPEN:
-            assert self._background is not None
-            self._state = _CLOSING
-            self._background.cancel()
-        elif self._state == _NEW:
+        """Start closing (idempotent): nothing more is received and no new handler
+        starts; running handlers are cancelled and the socket is closed. Await
+        :meth:`wait_closed` or leave the ``async with``.
+
+        Callable from outside the event loop too (for example after the loop has
+        stopped, or from another thread): closing then happens in the loop, the
+        next time it runs.
+        """
+        if self._state == _NEW:
             self._state = _CLOSED
+            return
+        if self._state != _OPEN:
+            return
+        assert self._backend is not None
+        if not self._backend.in_loop():
+            try:
+                self._backend.run_soon_threadsafe(self.close)
+            except RuntimeError:  # the loop is closed: nothing runs the service any more
+                self._abandon()
+            return
+        assert self._background is not None
+        assert self._pump is not None
+        self._state = _CLOSING
+        self._pump.stop_reading()
+        self._background.cancel()
 
     async def wait_closed(self) -> None:
         """Wait until the socket is closed; return at once if never opened."""
@@ -95,13 +139,17 @@ class Service:
     async def __aenter__(self) -> Self:
         if self._state != _NEW:
             raise RuntimeError("a service can be entered only once")
+        backend = current_backend()
         sock: zmq.Socket[bytes] = zmq.Context.instance().socket(self._socket_type)
         try:
             sock.setsockopt(zmq.LINGER, 0)
             if self._receives:
                 sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
-            self._configure(sock)
+            self._configure(sock, backend)
             transport = Transport(sock)
+            # Before any bind or connect: ZeroMQ applies many options only then.
+            for option, value in self._socket_options:
+                transport.setsockopt(option, value)
             for endpoint in self._bind:
                 transport.bind(endpoint)
             for endpoint in self._connect:
@@ -113,7 +161,8 @@ class Service:
         except BaseException:
             sock.close(linger=0)
             raise
-        self._pump = SocketPump(sock)
+        self._backend = backend
+        self._pump = SocketPump(sock, backend)
         self._transport = transport
         self._task_group = task_group
         self._state = _OPEN
@@ -142,10 +191,14 @@ class Service:
         assert self._background is not None
         try:
             with self._background:
-                async with anyio.create_task_group() as handlers:
-                    self._handlers = handlers
-                    self._start_background(handlers)
-                    await self._pump.run(self._receive if self._receives else None)
+                try:
+                    async with anyio.create_task_group() as handlers:
+                        self._handlers = handlers
+                        self._start_background(handlers)
+                        await self._pump.run(self._receive if self._receives else None)
+                except BaseExceptionGroup as group:
+                    _raise_single(group)  # the outer task group adds its own level
+                    raise
         finally:
             self._handlers = None
             self._state = _CLOSED
@@ -154,6 +207,13 @@ class Service:
             with zmq_errors_as_oserror():
                 self._pump.close(linger=self._pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
             self._closed_event.set()
+
+    def _abandon(self) -> None:
+        """Close the socket of a service whose event loop is gone."""
+        self._state = _CLOSED
+        self._transport = None
+        if self._pump is not None:
+            self._pump.socket.close(linger=0)
 
     def _receive(self, frames: list[bytes]) -> None:
         # Whatever goes wrong with one message must not stop the service.
@@ -172,9 +232,13 @@ class Service:
             raise ServiceClosedError(self._not_open_reason())
         return self._pump
 
+    @property
+    def _is_open(self) -> bool:
+        return self._state == _OPEN
+
     # Hooks for the concrete services.
 
-    def _configure(self, sock: zmq.Socket[bytes]) -> None:
+    def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         """Set socket options before binding and connecting."""
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:

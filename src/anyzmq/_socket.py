@@ -3,37 +3,61 @@
 ZeroMQ's FD is edge-triggered and signals *any* change of the socket's state:
 it becomes readable when commands arrive, and a send, a receive or a read of
 ``EVENTS`` may consume that edge while a message is already queued. So the pump
-receives for as long as ``EVENTS`` reports input, and waits for the FD only
-after a read of ``EVENTS`` that reports none; a send made while the pump waits
-re-checks ``EVENTS``: if input is waiting (its edge may be gone), it is handed to
-the pump. Senders blocked on a full queue (``zmq.Again``) are woken by the pump
-when ``POLLOUT`` returns. A multipart send is one synchronous call, so no other
-task can interleave frames with it.
+receives for as long as ``EVENTS`` reports input, and waits only after a read of
+``EVENTS`` that reports none. Senders never receive: a send made while the pump
+waits has ``EVENTS`` looked at again (at once on trio, on the loop's next turn on
+asyncio, one look for a burst of sends), and input found there wakes the pump.
+Senders blocked on a full queue (``zmq.Again``) are woken when ``POLLOUT`` returns.
+A multipart send is one synchronous call, so no other task can interleave frames
+with it.
 
-How the pump waits depends on the event loop. On asyncio (and uvloop) its task
-keeps one reader registration on the loop for as long as it runs and the socket is
-handled in the loop's callback (see ``_loop_reader.py``); after sends, one callback
-scheduled for the loop's next turn re-reads ``EVENTS`` for all of them. Elsewhere
-(trio) the task waits with :func:`anyio.wait_readable` and handles the socket
-itself; input found after a send is received by the sender, synchronously, before
-it returns. Either way ``on_message`` is called synchronously, one message at a time.
+The pump's whole condition is one :class:`PumpState`, which only these moves change:
+
+- ``IDLE`` -> ``RECEIVING`` when :meth:`SocketPump.run` starts, and back when it ends;
+- ``RECEIVING`` -> ``PARKED`` when ``EVENTS`` reports no input, and back when the
+  FD signals or a send finds input;
+- ``RECEIVING``/``PARKED`` -> ``PAUSED`` by :meth:`~SocketPump.pause_reading`, and
+  ``PAUSED`` -> ``PARKED`` (then receiving again) by :meth:`~SocketPump.resume_reading`;
+- any -> ``STOPPED`` by :meth:`~SocketPump.stop_reading` (for good; sends still work);
+- any -> ``CLOSED`` by :meth:`~SocketPump.close`.
+
+How the pump task waits depends on the event loop: see ``_backend.py``.
 """
 
 from __future__ import annotations
 
-import sys
+import enum
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Final, final
 
 import anyio
 import anyio.lowlevel
 import zmq
 
+from ._backend import Backend, Readiness
 from ._errors import ServiceClosedError
-from ._loop_reader import LoopReader
 
-__all__ = ["SocketPump", "zmq_errors_as_oserror"]
+__all__ = ["PumpState", "SocketPump", "zmq_errors_as_oserror"]
+
+
+class PumpState(enum.Enum):
+    """Where a :class:`SocketPump` is."""
+
+    IDLE = "idle"  #: run() is not running; sends work
+    RECEIVING = "receiving"  #: the pump task receives and hands messages on
+    PARKED = "parked"  #: the pump task waits for the FD or a wake-up
+    PAUSED = "paused"  #: reading paused by the owner until resume_reading()
+    STOPPED = "stopped"  #: reading stopped for good; sends still work
+    CLOSED = "closed"  #: the socket is closed
+
+
+_IDLE: Final = PumpState.IDLE
+_RECEIVING: Final = PumpState.RECEIVING
+_PARKED: Final = PumpState.PARKED
+_PAUSED: Final = PumpState.PAUSED
+_STOPPED: Final = PumpState.STOPPED
+_CLOSED: Final = PumpState.CLOSED
 
 #: Messages handled per wake-up before the pump lets other tasks run.
 _BATCH: Final = 256
@@ -103,35 +127,31 @@ def zmq_errors_as_oserror() -> Iterator[None]:
 class SocketPump:
     """Async sends and a receive loop over one non-blocking ``zmq.Socket``.
 
-    :meth:`run` must be running (in the owner's task group) for sends that hit
-    a full queue to resume, and for :meth:`run`'s callback to see messages.
+    :meth:`run`, in the owner's task group, is the one place where messages are
+    received and handed to ``on_message``; other tasks only send, and a send that
+    may have taken the FD's edge asks the pump to look again. :meth:`run` must be
+    running for sends that hit a full queue to resume.
     """
 
     __slots__ = (
-        "_closed",
-        "_draining",
+        "_backend",
         "_fd",
         "_on_message",
-        "_parked",
-        "_reader",
-        "_reading_paused",
-        "_resumed",
+        "_readiness",
         "_sends",
         "_sock",
+        "_state",
         "_writable",
     )
 
-    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._sock = sock
+        self._backend = backend
         self._fd: int = sock.FD
-        self._closed = False
-        self._parked = False  # the pump waits for the FD, and will not re-read EVENTS first
-        self._draining = False  # messages are being received, further up the stack
+        self._state = _IDLE
         self._on_message: Callable[[list[bytes]], None] | None = None
-        self._reader: LoopReader | None = None  # on asyncio, while the pump runs
-        self._writable: anyio.Event | None = None
-        self._reading_paused = False
-        self._resumed: anyio.Event | None = None  # what a paused, polling pump waits on
+        self._readiness: Readiness | None = None  # while run() runs
+        self._writable: anyio.Event | None = None  # what blocked senders wait on
         self._sends = 0
 
     @property
@@ -139,8 +159,12 @@ class SocketPump:
         return self._sock
 
     @property
+    def state(self) -> PumpState:
+        return self._state
+
+    @property
     def closed(self) -> bool:
-        return self._closed
+        return self._state is _CLOSED
 
     def send_nowait(self, frames: Sequence[bytes]) -> bool:
         """Send one multipart message if the queue has room; return whether it did.
@@ -149,16 +173,16 @@ class SocketPump:
             ServiceClosedError: the socket is closed.
             OSError: ZeroMQ refused the message.
         """
-        if self._closed:
+        if self._state is _CLOSED:
             raise ServiceClosedError("the socket is closed")
         try:
             _send_frames(self._sock, frames)
         except zmq.Again:
-            self._recheck_events()
+            self._after_send()
             return False
         except zmq.ZMQError as exc:
             raise _as_oserror(exc) from exc
-        self._recheck_events()
+        self._after_send()
         return True
 
     async def send(self, frames: Sequence[bytes]) -> None:
@@ -179,23 +203,6 @@ class SocketPump:
                 await anyio.lowlevel.checkpoint()
                 continue
             await writable.wait()
-
-    def pause_reading(self) -> None:
-        """Stop receiving until :meth:`resume_reading`: ZeroMQ's queues fill up and
-        peers feel backpressure. (Meanwhile a polling pump does not wake senders
-        blocked on a full queue; the servers that pause never block on sends.)"""
-        self._reading_paused = True
-
-    def resume_reading(self) -> None:
-        """Undo :meth:`pause_reading`."""
-        if not self._reading_paused:
-            return
-        self._reading_paused = False
-        if self._resumed is not None:
-            self._resumed.set()
-            self._resumed = None
-        # What queued up meanwhile may have lost its edge to a send.
-        self._recheck_events()
 
     async def send_one_way(self, frames: Sequence[bytes]) -> None:
         """Send a message that gets no answer, for clients that only send.
@@ -218,90 +225,85 @@ class SocketPump:
             self._sends = 0
             await anyio.lowlevel.cancel_shielded_checkpoint()
 
+    def pause_reading(self) -> None:
+        """Receive nothing until :meth:`resume_reading`: ZeroMQ's queues fill up
+        and peers feel backpressure. Takes effect before the next message."""
+        if self._state is _RECEIVING or self._state is _PARKED or self._state is _IDLE:
+            self._state = _PAUSED
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`; the pump looks at the socket again (input
+        that queued meanwhile may have lost its edge to a send)."""
+        if self._state is _PAUSED:
+            self._state = _PARKED
+            if self._readiness is not None:
+                self._readiness.wake()
+
+    def stop_reading(self) -> None:
+        """Receive nothing more, for good; sends still work until :meth:`close`.
+        Takes effect before the next message."""
+        if self._state is not _CLOSED:
+            self._state = _STOPPED
+
     async def run(self, on_message: Callable[[list[bytes]], None] | None) -> None:
         """Pump the socket until cancelled or closed.
 
-        ``on_message`` is called synchronously with each received multipart
-        message; pass None for a socket that only sends (PUSH, PUB).
+        ``on_message`` is called in this task, synchronously, with each received
+        multipart message; pass None for a socket that only sends (PUSH, PUB).
 
         Raises:
             OSError: ZeroMQ failed to receive.
             BaseException: whatever ``on_message`` raised.
         """
         self._on_message = on_message
-        reader = LoopReader.start(self._fd, self._on_readable)
-        if reader is None:
-            await self._poll()
-            return
-        self._reader = reader
-        self._parked = True
+        readiness = self._readiness = self._backend.readiness(self._fd, self._probe)
         try:
-            self._on_readable()  # what arrived before the registration
-            await reader.wait()
+            while True:
+                state = self._state
+                if state is _CLOSED:
+                    return
+                if state is not _PAUSED and state is not _STOPPED:
+                    self._state = _RECEIVING
+                    events = self._receive(_BATCH)
+                    if events & _POLLOUT:
+                        self._wake_senders()
+                    if self._state is not _RECEIVING:
+                        continue  # paused, stopped or closed by a handler
+                    if events & _POLLIN:
+                        await anyio.lowlevel.checkpoint()  # the rest after other tasks
+                        continue
+                    self._state = _PARKED
+                elif _events(self._sock) & _POLLOUT:  # paused or stopped
+                    self._wake_senders()
+                await readiness.wait()
         finally:
-            self._reader = None
-            self._parked = False
-            reader.stop()
+            self._readiness = None
+            readiness.close()
+            if self._state is _RECEIVING or self._state is _PARKED:
+                self._state = _IDLE
 
     def close(self, linger: int = 0) -> None:
         """Mark closed, end :meth:`run`, wake every waiting sender, then close the
         socket (idempotent)."""
-        if self._closed:
+        if self._state is _CLOSED:
             return
-        self._closed = True
-        if self._reader is not None:
-            self._reader.stop()  # before the FD goes: the loop must not poll it after
-        self.resume_reading()
+        self._state = _CLOSED
+        readiness = self._readiness
+        if readiness is not None:
+            readiness.wake()
+            readiness.close()  # before the FD goes: the loop must not poll it after
         self._wake_senders()
         anyio.notify_closing(self._fd)
         self._sock.close(linger=linger)
 
-    def _on_readable(self) -> None:
-        """The loop callback (asyncio): handle what the socket has now."""
-        reader = self._reader
-        if reader is None:  # stopped; a call already scheduled comes late
-            return
-        self._parked = False
-        try:
-            events = self._receive(_BATCH)
-            if events & _POLLOUT:
-                self._wake_senders()
-            if events & _POLLIN and not self._reading_paused:
-                reader.schedule()  # the rest after other callbacks and tasks
-        except BaseException as exc:
-            reader.fail(exc)  # raised in the pump's task
-        finally:
-            self._parked = True
-
-    async def _poll(self) -> None:
-        """The pump's loop where the event loop has no persistent readers (trio)."""
-        while not self._closed:
-            if self._reading_paused:
-                self._resumed = resumed = anyio.Event()
-                await resumed.wait()
-                continue
-            events = self._receive(_BATCH)
-            if events & _POLLOUT:
-                self._wake_senders()
-            if events & _POLLIN:
-                await anyio.lowlevel.checkpoint()  # the rest after other tasks
-                continue
-            self._parked = True
-            try:
-                await anyio.wait_readable(self._fd)
-            except anyio.ClosedResourceError:
-                pass
-            finally:
-                self._parked = False
-
     def _receive(self, limit: int) -> int:
         """Receive and handle messages while ZeroMQ reports input, ``limit`` at
-        most; stop early when reading is paused or the pump closed.
+        most, and while the state stays ``RECEIVING``.
 
-        Returns ``EVENTS`` as last read: with ``POLLIN`` set, input is left. Checking
-        ``EVENTS`` before each receive, rather than receiving until ``zmq.Again``,
-        spares an exception per wake-up and tells the caller what it must know
-        before it waits for the FD again.
+        Returns ``EVENTS`` as last read: with ``POLLIN`` set, input is left (0 when
+        a handler changed the state). Checking ``EVENTS`` before each receive,
+        rather than receiving until ``zmq.Again``, spares an exception per wake-up
+        and tells the caller what it must know before it waits for the FD again.
 
         Raises:
             OSError: ZeroMQ failed to receive.
@@ -311,41 +313,38 @@ class SocketPump:
         on_message = self._on_message
         if on_message is None:
             return events
-        self._draining = True
-        try:
-            while events & _POLLIN and limit and not self._reading_paused and not self._closed:
-                try:
-                    frames = _recv_frames(sock)
-                except zmq.Again:  # EVENTS was stale
-                    return _events(sock) & ~_POLLIN
-                except zmq.ZMQError as exc:
-                    raise _as_oserror(exc) from exc
-                on_message(frames)
-                limit -= 1
-                events = _events(sock)
-        finally:
-            self._draining = False
+        while events & _POLLIN and limit:
+            try:
+                frames = _recv_frames(sock)
+            except zmq.Again:  # EVENTS was stale
+                return _events(sock) & ~_POLLIN
+            except zmq.ZMQError as exc:
+                raise _as_oserror(exc) from exc
+            on_message(frames)
+            if self._state is not _RECEIVING:
+                return 0
+            limit -= 1
+            events = _events(sock)
         return events
 
-    def _recheck_events(self) -> None:
-        # A send may have consumed the FD's edge: hand any news to whoever waits.
-        if not self._parked and self._writable is None:
+    def _after_send(self) -> None:
+        # A send may have taken the FD's edge: if the pump waits, or senders wait
+        # for room, have the socket looked at again.
+        if (self._state is _PARKED or self._writable is not None) and self._readiness is not None:
+            self._readiness.check_soon()
+
+    def _probe(self) -> None:
+        """Look at ``EVENTS``: wake a parked pump for input, blocked senders for room."""
+        if self._state is _CLOSED:
             return
-        if self._reader is not None:
-            # One look at EVENTS on the loop's next turn serves every send until then.
-            self._reader.schedule()
-            return
-        events = _events(self._sock)
-        if events & _POLLIN and self._parked:
-            self._hand_over_input()
+        try:
+            events = _events(self._sock)
+        except OSError:
+            return  # the pump's own read of EVENTS reports it
+        if events & _POLLIN and self._state is _PARKED and self._readiness is not None:
+            self._readiness.wake()
         if events & _POLLOUT:
             self._wake_senders()
-
-    def _hand_over_input(self) -> None:
-        """Receive waiting input for a polling pump, which the FD may not wake again."""
-        if self._on_message is not None and not self._reading_paused and not self._draining:
-            with suppress(OSError):  # the pump's own receive reports it
-                self._receive(sys.maxsize)
 
     def _wake_senders(self) -> None:
         if self._writable is not None:

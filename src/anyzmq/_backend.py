@@ -1,0 +1,275 @@
+"""What differs between event loops, chosen once per service: how the socket pump
+waits for its socket, what a call waits on for its answer, and how code outside
+the loop reaches it.
+
+This is the one module that looks past anyio, for speed and memory where anyio's
+portable primitives cost too much on the hot path:
+
+- On asyncio (and uvloop), the pump keeps one reader registration on the loop for
+  as long as it runs; the loop's callback only wakes the pump task, which does all
+  the receiving. anyio's one-shot :func:`anyio.wait_readable` would cost two
+  ``epoll_ctl`` calls per wait. A call waits on a bare future.
+- On trio, the pump waits with :func:`anyio.wait_readable` inside a cancel scope
+  that a wake-up cancels; a call waits as a parked task. Loops without
+  ``add_reader`` (Windows' proactor) get the same portable readiness.
+
+An ``anyio.Event`` per call costs over 2 KiB on asyncio; a future or a parked task
+costs about a tenth of that, and both are cancellable checkpoints like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from typing import Any, Protocol, final
+
+import anyio
+
+__all__ = ["Backend", "Readiness", "Waiter", "current_backend"]
+
+
+class Waiter(Protocol):
+    """What a call waits on: ``await waiter`` until ``set_result(None)``."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+
+class Readiness(Protocol):
+    """How the pump task waits: until its socket's FD signals or :meth:`wake` is called."""
+
+    async def wait(self) -> None:
+        """Return once the FD may have signalled or :meth:`wake` was called since
+        the last return (at once if that happened already)."""
+
+    def wake(self) -> None:
+        """Make the current or next :meth:`wait` return."""
+
+    def check_soon(self) -> None:
+        """Call the ``probe`` given to :meth:`Backend.readiness` now or on the
+        loop's next turn (one call serves every request until then)."""
+
+    def close(self) -> None:
+        """Stop watching the FD (idempotent); call it before the FD is closed."""
+
+
+class Backend(Protocol):
+    def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
+        """Readiness for ``fd``; ``probe`` looks at the socket after sends."""
+
+    def new_waiter(self) -> Waiter:
+        """A fresh one-shot waiter."""
+
+    def in_loop(self) -> bool:
+        """Whether the caller runs inside this backend's event loop."""
+
+    def run_soon_threadsafe(self, func: Callable[[], None]) -> None:
+        """Run ``func`` in this event loop soon; callable from anywhere, even while
+        the loop is not running (it runs when the loop runs again).
+
+        Raises:
+            RuntimeError: the event loop is closed.
+        """
+
+
+def current_backend() -> Backend:
+    """The backend of the event loop running in this thread (call it inside the loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # anyio's only other backend
+        return _TrioBackend()
+    return _AsyncioBackend(loop)
+
+
+@final
+class _AsyncioBackend:
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
+        reader = _LoopReadiness(self._loop, fd, probe)
+        try:
+            self._loop.add_reader(fd, reader.wake)
+        except NotImplementedError:  # no persistent readers on this loop
+            return _PollReadiness(fd, probe)
+        return reader
+
+    def new_waiter(self) -> Waiter:
+        return self._loop.create_future()
+
+    def in_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def run_soon_threadsafe(self, func: Callable[[], None]) -> None:
+        self._loop.call_soon_threadsafe(func)
+
+
+@final
+class _LoopReadiness:
+    """A persistent reader registration whose callback wakes the waiting pump task."""
+
+    __slots__ = ("_closed", "_fd", "_future", "_loop", "_pending", "_probe", "_probe_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, probe: Callable[[], None]) -> None:
+        self._loop = loop
+        self._fd = fd
+        self._probe = probe
+        self._future: asyncio.Future[None] | None = None
+        self._pending = True  # look at the socket once before the first wait
+        self._probe_scheduled = False
+        self._closed = False
+
+    async def wait(self) -> None:
+        if self._pending:
+            self._pending = False
+            return
+        future = self._future = self._loop.create_future()
+        try:
+            await future
+        finally:
+            self._future = None
+
+    def wake(self) -> None:
+        future = self._future
+        if future is None:
+            self._pending = True
+        elif not future.done():
+            future.set_result(None)
+
+    def check_soon(self) -> None:
+        if not self._probe_scheduled and not self._closed:
+            self._probe_scheduled = True
+            self._loop.call_soon(self._run_probe)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self._fd)
+
+    def _run_probe(self) -> None:
+        self._probe_scheduled = False
+        if not self._closed:
+            self._probe()
+
+
+@final
+class _PollReadiness:
+    """:func:`anyio.wait_readable` in a cancel scope that :meth:`wake` cancels."""
+
+    __slots__ = ("_fd", "_pending", "_probe", "_scope")
+
+    def __init__(self, fd: int, probe: Callable[[], None]) -> None:
+        self._fd = fd
+        self._probe = probe
+        self._scope: anyio.CancelScope | None = None
+        self._pending = True
+
+    async def wait(self) -> None:
+        if self._pending:
+            self._pending = False
+            return
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                await anyio.wait_readable(self._fd)
+            except anyio.ClosedResourceError:
+                pass  # the pump was closed: it sees that itself
+            finally:
+                self._scope = None
+
+    def wake(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+        else:
+            self._pending = True
+
+    def check_soon(self) -> None:
+        self._probe()
+
+    def close(self) -> None:
+        pass  # the pump's close() notifies anyio before closing the FD
+
+
+@final
+class _TrioBackend:
+    __slots__ = ("_current_token", "_token")
+
+    def __init__(self) -> None:
+        import trio
+
+        _TrioWaiter.bind(trio)
+        self._current_token: Callable[[], object] = trio.lowlevel.current_trio_token
+        self._token = trio.lowlevel.current_trio_token()
+
+    def in_loop(self) -> bool:
+        try:
+            return self._current_token() is self._token
+        except RuntimeError:
+            return False
+
+    def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
+        return _PollReadiness(fd, probe)
+
+    def new_waiter(self) -> Waiter:
+        return _TrioWaiter()
+
+    def run_soon_threadsafe(self, func: Callable[[], None]) -> None:
+        self._token.run_sync_soon(func)
+
+
+@final
+class _TrioWaiter:
+    """A one-shot wake-up for one parked trio task."""
+
+    __slots__ = ("_done", "_task")
+
+    # trio's functions, bound once when the first trio backend is made (trio is optional).
+    _reschedule: Callable[[Any], None]
+    _current_task: Callable[[], Any]
+    _wait_rescheduled: Callable[[Callable[[Any], Any]], Any]
+    _checkpoint: Callable[[], Any]
+    _succeeded: Any
+
+    @classmethod
+    def bind(cls, trio: Any) -> None:
+        lowlevel = trio.lowlevel
+        cls._reschedule = staticmethod(lowlevel.reschedule)
+        cls._current_task = staticmethod(lowlevel.current_task)
+        cls._wait_rescheduled = staticmethod(lowlevel.wait_task_rescheduled)
+        cls._checkpoint = staticmethod(lowlevel.checkpoint)
+        cls._succeeded = lowlevel.Abort.SUCCEEDED
+
+    def __init__(self) -> None:
+        self._done = False
+        self._task: Any = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: None, /) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._task is not None:
+            self._reschedule(self._task)
+            self._task = None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        # A generator rather than a coroutine: one frame less per waiting call.
+        if self._done:
+            yield from self._checkpoint().__await__()
+            return
+        self._task = self._current_task()
+        yield from self._wait_rescheduled(self._abort).__await__()
+
+    def _abort(self, _: Any) -> Any:
+        self._task = None
+        return self._succeeded
