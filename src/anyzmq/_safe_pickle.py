@@ -15,19 +15,18 @@ import pickle
 import zoneinfo
 from typing import Any, Final
 
-__all__ = ["UnsafePickleError", "dumps", "loads"]
+__all__ = ["MAX_PAYLOAD_SIZE", "MAX_ZONES", "UnsafePickleError", "dumps", "loads"]
+
+#: Longest pickle :func:`loads` reads. A datetime with a time zone pickles in
+#: about 140 bytes; the bound keeps what one pickle can allocate small.
+MAX_PAYLOAD_SIZE: Final = 1024
+#: Most distinct time zone keys one ``zones`` mapping may gather (one message).
+MAX_ZONES: Final = 64
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """Raised when a pickle names a global outside the datetime family."""
-
-
-def _zoneinfo_getattr(obj: object, name: str) -> Any:
-    # ZoneInfo pickles as getattr(ZoneInfo, "_unpickle")(key, from_cache); that is
-    # the only use of getattr admitted.
-    if obj is zoneinfo.ZoneInfo and name == "_unpickle":
-        return zoneinfo.ZoneInfo._unpickle  # type: ignore[attr-defined]
-    raise UnsafePickleError(f"getattr({obj!r}, {name!r}) is not admitted")
+    """Raised when a pickle names a global outside the datetime family, or
+    exceeds what :func:`loads` admits."""
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -45,18 +44,45 @@ _ADMITTED: Final[dict[tuple[str, str], object]] = {
     ("datetime", "timezone"): datetime.timezone,
     ("datetime", "tzinfo"): datetime.tzinfo,
     ("zoneinfo", "ZoneInfo"): zoneinfo.ZoneInfo,
-    ("builtins", "getattr"): _zoneinfo_getattr,
-    ("__builtin__", "getattr"): _zoneinfo_getattr,  # protocols 0 to 2
     ("_codecs", "encode"): _latin1_encode,
 }
+# getattr, named as protocols 3 and above and as protocols 0 to 2 name it.
+_GETATTR: Final = {("builtins", "getattr"), ("__builtin__", "getattr")}
 
 
 class _DatetimeUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, zones: dict[str, zoneinfo.ZoneInfo]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._zones = zones
+
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _GETATTR:
+            return self._getattr
         try:
             return _ADMITTED[module, name]
         except KeyError:
             raise UnsafePickleError(f"refused to load {module}.{name}") from None
+
+    def _getattr(self, obj: object, name: str) -> Any:
+        # ZoneInfo pickles as getattr(ZoneInfo, "_unpickle")(key, from_cache); that
+        # is the only use of getattr admitted.
+        if obj is zoneinfo.ZoneInfo and name == "_unpickle":
+            return self._zone
+        raise UnsafePickleError(f"getattr({obj!r}, {name!r}) is not admitted")
+
+    def _zone(self, key: object, from_cache: object = 1) -> zoneinfo.ZoneInfo:
+        # Always through ZoneInfo's cache, whatever from_cache says: its no-cache
+        # path reads the zone's file again for every value. ``zones`` keeps each
+        # key read once per message even when the cache has let it go.
+        del from_cache
+        if not isinstance(key, str):
+            raise UnsafePickleError(f"a time zone key must be a str, got {type(key).__name__}")
+        zone = self._zones.get(key)
+        if zone is None:
+            if len(self._zones) >= MAX_ZONES:
+                raise UnsafePickleError(f"more than {MAX_ZONES} time zones in one message")
+            zone = self._zones[key] = zoneinfo.ZoneInfo(key)
+        return zone
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError("persistent ids are not admitted")
@@ -67,16 +93,25 @@ def dumps(value: object) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def loads(data: bytes, expected: type) -> Any:
+def loads(data: bytes, expected: type, zones: dict[str, zoneinfo.ZoneInfo] | None = None) -> Any:
     """Unpickle ``data``, admitting only the datetime family.
 
+    Time zones are resolved through ``zones`` (key to zone, filled as keys are
+    met; share one mapping across the values of one message) and ZoneInfo's cache.
+
     Raises:
-        UnsafePickleError: the pickle names another global, or the value it
-            builds is not an instance of ``expected``.
+        UnsafePickleError: the pickle names another global, is longer than
+            :data:`MAX_PAYLOAD_SIZE`, would add a zone to a ``zones`` already
+            holding :data:`MAX_ZONES`, or the value it builds is not an
+            instance of ``expected``.
         pickle.UnpicklingError, ValueError, EOFError and the like: ``data`` is
             not a valid pickle.
     """
-    value = _DatetimeUnpickler(io.BytesIO(data)).load()
+    if len(data) > MAX_PAYLOAD_SIZE:
+        raise UnsafePickleError(
+            f"a pickle of {len(data)} bytes is longer than the {MAX_PAYLOAD_SIZE} admitted"
+        )
+    value = _DatetimeUnpickler(data, {} if zones is None else zones).load()
     if not isinstance(value, expected):
         raise UnsafePickleError(
             f"expected a {expected.__name__}, the pickle holds a {type(value).__name__}"
