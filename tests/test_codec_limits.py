@@ -9,7 +9,7 @@ import sys
 import tracemalloc
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import msgpack
@@ -42,7 +42,8 @@ sys.addaudithook(_audit)  # audit hooks cannot be removed: this one only counts 
 @contextmanager
 def files_opened() -> Iterator[list[str]]:
     global _opened
-    _opened = opened = []
+    opened: list[str] = []
+    _opened = opened
     try:
         yield opened
     finally:
@@ -126,10 +127,8 @@ def test_long_pickles_are_refused_before_they_are_read() -> None:
 def peak_ratio(codec: Codec, message: bytes) -> float:
     tracemalloc.start()
     try:
-        try:
+        with suppress(DecodeError):
             codec.unpackb(message)
-        except DecodeError:
-            pass
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
