@@ -98,8 +98,10 @@ def _check_limit(name: str, limit: int | None) -> int | None:
 class Codec:
     """Packs and unpacks values, lists arriving as tuples.
 
-    Entries of ``translation_table`` take precedence over the predefined datetime
-    translators with the same code; classes are matched in ascending code order.
+    Entries of ``translation_table`` replace the predefined datetime translators
+    with the same code. A value is packed, as aiozmq.rpc 1.0 packs it, with the
+    entry for its exact class (the highest code when several entries name that
+    class), else with the lowest code whose class it is an instance of.
 
     Decoding one message is bounded: at most ``max_extension_values`` extension
     values (``None``: no limit), at most one map per :data:`MAPS_PER_BYTE` bytes
@@ -142,8 +144,12 @@ class Codec:
             for code, entry in table.items()
             if entry is DEFAULT_TRANSLATION_TABLE.get(code)
         }
-        # Exact class -> (code, packer), or None where no translator matches.
-        self._by_class: dict[type, tuple[int, Callable[[Any], bytes]] | None] = {}
+        # Class -> (code, packer), or None where no translator matches. As aiozmq
+        # does: seeded with each entry's exact class (a higher code overwriting a
+        # lower one), other classes found by isinstance in ascending code order.
+        self._by_class: dict[type, tuple[int, Callable[[Any], bytes]] | None] = {
+            cls: (code, packer) for code, cls, packer, _ in self._ordered
+        }
         self._packer = msgpack.Packer(use_bin_type=True, default=self._to_ext)
         self._message: _Message | None = None
         self._maps_left = 0
@@ -195,7 +201,7 @@ class Codec:
         return value
 
     def _to_ext(self, value: object) -> msgpack.ExtType:
-        cls = type(value)
+        cls = value.__class__
         try:
             hit = self._by_class[cls]
         except KeyError:
