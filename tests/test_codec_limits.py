@@ -14,6 +14,8 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from anyzmq import _safe_pickle
 from anyzmq._codec import (
@@ -59,12 +61,13 @@ def zone_pickle(key: str, from_cache: bool) -> bytes:
 
 @pytest.mark.parametrize("from_cache", [False, True], ids=["no-cache-flag", "cache-flag"])
 def test_a_zone_file_is_read_at_most_once_per_message(from_cache: bool) -> None:
-    message = msgpack.packb([msgpack.ExtType(123, zone_pickle("Europe/Paris", from_cache))] * 500)
-    zoneinfo.ZoneInfo.clear_cache()
+    key = "Pacific/Chatham"  # a zone no other test uses: dropped from the cache here
+    message = msgpack.packb([msgpack.ExtType(123, zone_pickle(key, from_cache))] * 500)
+    zoneinfo.ZoneInfo.clear_cache(only_keys=[key])
     with files_opened() as opened:
         zones = Codec().unpackb(message)
     assert len(opened) <= 1, opened
-    assert all(zone is zoneinfo.ZoneInfo("Europe/Paris") for zone in zones)
+    assert all(zone is zoneinfo.ZoneInfo(key) for zone in zones)
 
 
 def test_a_message_may_name_a_bounded_number_of_zones() -> None:
@@ -178,3 +181,36 @@ def test_nesting_is_bounded_by_msgpack(depth: int) -> None:
     else:
         with pytest.raises(DecodeError):
             Codec().unpackb(message)
+
+
+MEMO_BOMBS = {
+    "LONG_BINPUT": b"\x80\x02Nr" + (1 << 22).to_bytes(4, "little") + b".",
+    "PUT": b"Np4194304\n.",
+    "PUT on the last line": b"Np4194304",
+    "PUT after a date": pickle.dumps(datetime.date(2000, 1, 1), 0)[:-1] + b"p4194304\n.",
+}
+
+
+@pytest.mark.parametrize("payload", MEMO_BOMBS.values(), ids=MEMO_BOMBS.keys())
+def test_pickle_memo_indices_cannot_make_the_unpickler_allocate(payload: bytes) -> None:
+    # The C unpickler sizes its memo by the largest index it is told to store at:
+    # these few bytes would make it allocate and clear 64 MiB (gigabytes with a larger index).
+    message = msgpack.packb([msgpack.ExtType(127, payload)])
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match="memo index"):
+            Codec().unpackb(message)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # unchecked: 64 MiB
+
+
+@given(st.binary(max_size=64), st.sampled_from([123, 124, 125, 126, 127]))
+def test_arbitrary_pickle_payloads_give_a_value_or_decode_error(payload: bytes, code: int) -> None:
+    message = msgpack.packb([msgpack.ExtType(code, b"\x80\x04" + payload)])
+    with suppress(DecodeError):
+        (value,) = Codec().unpackb(message)
+        assert isinstance(
+            value, datetime.tzinfo | datetime.timedelta | datetime.date | datetime.time
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import io
 import pickle
+import pickletools
 import zoneinfo
 from typing import Any, Final
 
@@ -48,6 +49,67 @@ _ADMITTED: Final[dict[tuple[str, str], object]] = {
 }
 # getattr, named as protocols 3 and above and as protocols 0 to 2 name it.
 _GETATTR: Final = {("builtins", "getattr"), ("__builtin__", "getattr")}
+
+
+# Argument size of each opcode, by its byte: fixed sizes as they are, negative
+# ones as pickletools numbers them (-1 up to a newline, -2 to -5 length-prefixed).
+_ARGUMENT_SIZE: Final = [-6] * 256
+for _opcode in pickletools.opcodes:
+    _ARGUMENT_SIZE[ord(_opcode.code)] = _opcode.arg.n if _opcode.arg else 0
+_LENGTH_PREFIX: Final = {-3: (4, True), -4: (4, False), -5: (8, False)}
+_PUT, _LONG_BINPUT, _GLOBAL, _INST, _STOP = (ord(op) for op in "prci.")
+
+
+def _check_memo_indices(data: bytes) -> None:
+    # The C unpickler grows its memo to twice the index a PUT or LONG_BINPUT
+    # names: a 7-byte pickle would have it allocate gigabytes. Walk the opcodes
+    # as it will and refuse an index that no pickle of this length needs.
+    if b"p" not in data and b"r" not in data:
+        return
+    sizes = _ARGUMENT_SIZE
+    pos, end = 0, len(data)
+    while pos < end:
+        opcode = data[pos]
+        size = sizes[opcode]
+        pos += 1
+        if size == 0:
+            if opcode == _STOP:
+                return
+        elif size == -2:  # the commonest with an argument: short strings and bytes
+            pos += 1 + data[pos] if pos < end else 1
+        elif size > 0:
+            if opcode == _LONG_BINPUT and int.from_bytes(data[pos : pos + 4], "little") > end:
+                raise UnsafePickleError("a memo index beyond the pickle's length")
+            pos += size
+        elif size == -1:
+            pos = _after_lines(data, pos, opcode)
+        elif size == -6:
+            return  # an unknown opcode: the unpickler refuses it
+        else:
+            width, signed = _LENGTH_PREFIX[size]
+            length = int.from_bytes(data[pos : pos + width], "little", signed=signed)
+            if length < 0:
+                return  # the unpickler refuses it
+            pos += width + length
+
+
+def _after_lines(data: bytes, pos: int, opcode: int) -> int:
+    end = len(data)
+    newline = data.find(b"\n", pos)
+    if newline < 0:
+        newline = end  # the unpickler reads a last line without its newline
+    if opcode == _PUT:
+        try:
+            index = int(data[pos:newline])
+        except ValueError:
+            index = -1
+        if not 0 <= index <= end:
+            raise UnsafePickleError("a memo index beyond the pickle's length")
+    elif opcode in (_GLOBAL, _INST):  # two lines
+        newline = data.find(b"\n", newline + 1)
+        if newline < 0:
+            return end  # the unpickler refuses the names before any memo use
+    return newline + 1
 
 
 class _DatetimeUnpickler(pickle.Unpickler):
@@ -101,9 +163,9 @@ def loads(data: bytes, expected: type, zones: dict[str, zoneinfo.ZoneInfo] | Non
 
     Raises:
         UnsafePickleError: the pickle names another global, is longer than
-            :data:`MAX_PAYLOAD_SIZE`, would add a zone to a ``zones`` already
-            holding :data:`MAX_ZONES`, or the value it builds is not an
-            instance of ``expected``.
+            :data:`MAX_PAYLOAD_SIZE`, names a memo index beyond its length,
+            would add a zone to a ``zones`` already holding :data:`MAX_ZONES`,
+            or the value it builds is not an instance of ``expected``.
         pickle.UnpicklingError, ValueError, EOFError and the like: ``data`` is
             not a valid pickle.
     """
@@ -111,6 +173,7 @@ def loads(data: bytes, expected: type, zones: dict[str, zoneinfo.ZoneInfo] | Non
         raise UnsafePickleError(
             f"a pickle of {len(data)} bytes is longer than the {MAX_PAYLOAD_SIZE} admitted"
         )
+    _check_memo_indices(data)
     value = _DatetimeUnpickler(data, {} if zones is None else zones).load()
     if not isinstance(value, expected):
         raise UnsafePickleError(
