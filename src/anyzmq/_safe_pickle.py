@@ -60,12 +60,11 @@ _LENGTH_PREFIX: Final = {-3: (4, True), -4: (4, False), -5: (8, False)}
 _PUT, _LONG_BINPUT, _GLOBAL, _INST, _STOP = (ord(op) for op in "prci.")
 
 
-def _check_memo_indices(data: bytes) -> None:
+def _check_allocations(data: bytes) -> None:
     # The C unpickler grows its memo to twice the index a PUT or LONG_BINPUT
-    # names: a 7-byte pickle would have it allocate gigabytes. Walk the opcodes
-    # as it will and refuse an index that no pickle of this length needs.
-    if b"p" not in data and b"r" not in data:
-        return
+    # names, and allocates a string's or bytes' declared length before reading
+    # it: a 7-byte pickle would have it allocate gigabytes. Walk the opcodes as
+    # it will and refuse an index or a length that no pickle this long needs.
     sizes = _ARGUMENT_SIZE
     pos, end = 0, len(data)
     while pos < end:
@@ -88,8 +87,9 @@ def _check_memo_indices(data: bytes) -> None:
         else:
             width, signed = _LENGTH_PREFIX[size]
             length = int.from_bytes(data[pos : pos + width], "little", signed=signed)
-            if length < 0:
-                return  # the unpickler refuses it
+            if not 0 <= length <= end - pos - width:
+                # The unpickler would allocate that much before finding it missing.
+                raise UnsafePickleError("a string or bytes longer than the pickle")
             pos += width + length
 
 
@@ -173,7 +173,7 @@ def loads(data: bytes, expected: type, zones: dict[str, zoneinfo.ZoneInfo] | Non
         raise UnsafePickleError(
             f"a pickle of {len(data)} bytes is longer than the {MAX_PAYLOAD_SIZE} admitted"
         )
-    _check_memo_indices(data)
+    _check_allocations(data)
     value = _DatetimeUnpickler(data, {} if zones is None else zones).load()
     if not isinstance(value, expected):
         raise UnsafePickleError(
