@@ -168,9 +168,13 @@ def test_map_budget_refuses_only_map_dense_messages() -> None:
     assert len(codec.unpackb(dense)) == size // 4
     with pytest.raises(DecodeError, match=f"more than one map per {MAPS_PER_BYTE} bytes"):
         codec.unpackb(array_of(b"\x81\xa0\xc0", size))
-    # Small messages may be all maps.
+    # Small messages may be all maps, and any message may hold MIN_MAP_BUDGET maps.
     small = array_of(b"\x80", MIN_MAP_BUDGET - 5)
     assert len(codec.unpackb(small)) == MIN_MAP_BUDGET - 5
+    padded = msgpack.packb([{}] * MIN_MAP_BUDGET + [b"x" * MIN_MAP_BUDGET])
+    assert len(codec.unpackb(padded)) == MIN_MAP_BUDGET + 1
+    with pytest.raises(DecodeError, match=f"or {MIN_MAP_BUDGET} maps in all"):
+        codec.unpackb(msgpack.packb([{}] * (MIN_MAP_BUDGET + 1) + [b"x" * MIN_MAP_BUDGET]))
 
 
 @pytest.mark.parametrize("depth", [1024, 1025])

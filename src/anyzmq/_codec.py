@@ -178,7 +178,7 @@ class Codec:
                 return msgpack.unpackb(
                     data, use_list=False, raw=False, ext_hook=self._from_ext, strict_map_key=True
                 )
-            self._maps_left = len(data) // MAPS_PER_BYTE
+            self._maps_left = max(MIN_MAP_BUDGET, len(data) // MAPS_PER_BYTE)
             return msgpack.unpackb(
                 data,
                 use_list=False,
@@ -197,7 +197,10 @@ class Codec:
     def _count_map(self, value: dict[Any, Any]) -> dict[Any, Any]:
         self._maps_left -= 1
         if self._maps_left < 0:
-            raise DecodeError(f"more than one map per {MAPS_PER_BYTE} bytes of message")
+            raise DecodeError(
+                f"more than one map per {MAPS_PER_BYTE} bytes of message "
+                f"(or {MIN_MAP_BUDGET} maps in all)"
+            )
         return value
 
     def _to_ext(self, value: object) -> msgpack.ExtType:
