@@ -1,8 +1,11 @@
-"""Error paths on every backend: deeply nested values in bad calls and in bad
-error answers, and exception classes of a server run as a script."""
+"""Error paths on every backend: calls over a decoding budget, deeply nested
+values in bad calls and in bad error answers, and exception classes of a server
+run as a script."""
 
 from __future__ import annotations
 
+import datetime
+import pickle
 import struct
 from typing import Any
 
@@ -42,6 +45,32 @@ ScriptError.__module__ = "__main__"  # as if the server ran as `python server.py
 
 class LocalScriptError(Exception):
     pass
+
+
+DATE = msgpack.ExtType(127, pickle.dumps(datetime.date(2000, 1, 1)))
+OVER_BUDGET = {
+    "extension values": msgpack.packb([DATE] * 10_001),
+    "maps": b"\xdd" + (300_000).to_bytes(4, "big") + b"\x80" * 300_000,
+}
+
+
+@pytest.mark.parametrize("args", OVER_BUDGET.values(), ids=OVER_BUDGET.keys())
+async def test_calls_over_a_decoding_budget_are_answered_with_parameter_error(
+    args: bytes,
+) -> None:
+    async with rpc_pair(Handler(), timeout=5) as (server, client):
+        raw = raw_socket(zmq.DEALER, endpoint(server))
+        try:
+            request_id, is_error, answer = await raw_call(
+                raw, [HEADER, b"add", args, msgpack.packb({})]
+            )
+        finally:
+            raw.close()
+        assert (request_id, is_error) == (7, True)
+        assert isinstance(answer, tuple)
+        assert answer[0] == "aiozmq.rpc.base.ParametersError"
+        assert "cannot decode the arguments: more than" in answer[1][0]
+        assert await client.call.add(1, 2) == 3
 
 
 @pytest.mark.parametrize(
