@@ -172,7 +172,7 @@ class Codec:
                 unknown extension code, nests deeper than 1024 levels, exceeds a
                 decoding budget (see the class), or an unpacker refused its payload.
         """
-        self._message = None  # a new budget, made on the first extension value
+        # self._message is None here: the budget is made on the first extension value.
         try:
             if len(data) <= MIN_MAP_BUDGET:  # cannot hold more maps than the budget
                 return msgpack.unpackb(
@@ -192,7 +192,7 @@ class Codec:
         except Exception as exc:
             raise DecodeError(f"undecodable value: {exc!r}") from exc
         finally:
-            self._message = None
+            self._message = None  # the next message gets a new budget
 
     def _count_map(self, value: dict[Any, Any]) -> dict[Any, Any]:
         self._maps_left -= 1

@@ -141,9 +141,7 @@ def _after_lines(data: bytes, pos: int, opcode: int) -> int:
 
 
 class _DatetimeUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, zones: dict[str, zoneinfo.ZoneInfo]) -> None:
-        super().__init__(io.BytesIO(data))
-        self._zones = zones
+    _zones: dict[str, zoneinfo.ZoneInfo]  # set by loads (cheaper than an __init__)
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _GETATTR:
@@ -202,7 +200,9 @@ def loads(data: bytes, expected: type, zones: dict[str, zoneinfo.ZoneInfo] | Non
             f"a pickle of {len(data)} bytes is longer than the {MAX_PAYLOAD_SIZE} admitted"
         )
     _check_allocations(data)
-    value = _DatetimeUnpickler(data, {} if zones is None else zones).load()
+    unpickler = _DatetimeUnpickler(io.BytesIO(data))
+    unpickler._zones = {} if zones is None else zones
+    value = unpickler.load()
     if not isinstance(value, expected):
         raise UnsafePickleError(
             f"expected a {expected.__name__}, the pickle holds a {type(value).__name__}"
