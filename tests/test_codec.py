@@ -163,10 +163,60 @@ def test_custom_translator() -> None:
         Codec().unpackb(codec.packb(Point(1, 2)))
 
 
-def test_translation_table_order_wins() -> None:
-    grabbing = {0: (object, lambda v: b"any", lambda b: "anything")}
-    codec = Codec(grabbing)
-    assert codec.unpackb(codec.packb(datetime.date(2000, 1, 1))) == "anything"
+def ext_code(codec: Codec, value: object) -> int:
+    ext = msgpack.unpackb(codec.packb(value), ext_hook=msgpack.ExtType)
+    assert isinstance(ext, msgpack.ExtType)
+    code: int = ext.code
+    return code
+
+
+class Base:
+    pass
+
+
+class Derived(Base):
+    pass
+
+
+class Further(Derived):
+    pass
+
+
+def tagging(cls: type, tag: str) -> tuple[type, Any, Any]:
+    return (cls, lambda v: tag.encode(), lambda b: b.decode())
+
+
+def test_exact_class_entry_wins_over_a_lower_base_class_entry() -> None:
+    # As aiozmq 1.0 packs: the entry for the value's own class, whatever its code.
+    codec = Codec({1: tagging(Base, "base"), 2: tagging(Derived, "derived")})
+    assert ext_code(codec, Base()) == 1
+    assert ext_code(codec, Derived()) == 2
+    # No exact entry: the lowest code whose class matches by isinstance.
+    assert ext_code(codec, Further()) == 1
+    assert codec.unpackb(codec.packb([Derived(), Further()])) == ("derived", "base")
+
+
+def test_an_entry_for_object_does_not_take_the_datetime_family() -> None:
+    codec = Codec({0: tagging(object, "anything")})
+    assert ext_code(codec, datetime.datetime(2000, 1, 1)) == 126
+    assert ext_code(codec, datetime.date(2000, 1, 1)) == 127
+    assert ext_code(codec, datetime.timedelta(1)) == 124
+    # tzinfo subclasses have no exact entry (123 is for tzinfo itself): object's code wins.
+    assert ext_code(codec, datetime.UTC) == 0
+    assert ext_code(codec, zoneinfo.ZoneInfo("Europe/Paris")) == 0
+    assert codec.unpackb(codec.packb([Point(1, 2), datetime.date(2000, 1, 1)])) == (
+        "anything",
+        datetime.date(2000, 1, 1),
+    )
+
+
+def test_the_higher_code_wins_between_entries_for_the_same_class() -> None:
+    codec = Codec({3: tagging(Point, "three"), 9: tagging(Point, "nine")})
+    assert ext_code(codec, Point(1, 2)) == 9
+    # A user entry for datetime at another code loses to the predefined 126, as in aiozmq.
+    codec = Codec({0: tagging(datetime.datetime, "mine")})
+    assert ext_code(codec, datetime.datetime(2000, 1, 1)) == 126
+    assert codec.unpackb(msgpack.packb(msgpack.ExtType(0, b"x"))) == "x"
 
 
 def test_user_entry_replaces_predefined_code() -> None:

@@ -15,6 +15,7 @@ from ._errors import (
     ProtocolError,
     ServiceClosedError,
 )
+from ._format import bounded_repr
 
 __all__ = ["ErrorTable", "default_error_table", "make_error_table", "rebuild_error", "wire_name"]
 
@@ -67,11 +68,20 @@ def default_error_table() -> Mapping[str, type[BaseException]]:
     return _DEFAULT
 
 
+#: A key starting with this matches every name that ends with the rest of it.
+ANY_MODULE: Final = "*."
+
+
 def make_error_table(error_table: ErrorTable | None) -> dict[str, type[BaseException]]:
     """The defaults overridden by ``error_table``.
 
+    A key ``"*.QualName"`` matches ``QualName`` in any module (such as a class
+    defined in a server run as a script, which travels as ``"__main__.QualName"``);
+    it is used only for names that no full-name key matches.
+
     Raises:
         TypeError: a key is not a str or a value is not an exception class.
+        ValueError: a key is ``"*."`` alone.
     """
     table = dict(_DEFAULT)
     if error_table is None:
@@ -81,6 +91,8 @@ def make_error_table(error_table: ErrorTable | None) -> dict[str, type[BaseExcep
             raise TypeError(f"error_table keys must be str, got {name!r}")
         if not (isinstance(cls, type) and issubclass(cls, BaseException)):
             raise TypeError(f"error_table[{name!r}] must be an exception class, got {cls!r}")
+        if name == ANY_MODULE:
+            raise ValueError(f"error_table key {ANY_MODULE!r} needs a class name after it")
         table[name] = cls
     return table
 
@@ -88,8 +100,10 @@ def make_error_table(error_table: ErrorTable | None) -> dict[str, type[BaseExcep
 def rebuild_error(answer: Any, table: Mapping[str, type[BaseException]]) -> BaseException:
     """The local exception for an error answer ``(name, args, repr)``.
 
-    A name missing from ``table``, or arguments the class refuses, give
-    :class:`GenericError`; an answer of the wrong shape gives :class:`ProtocolError`.
+    ``name`` is looked up in ``table`` as is, then as ``"*."`` followed by ever
+    shorter dotted tails of it (``"*.b.C"``, then ``"*.C"`` for ``"a.b.C"``). A name
+    found nowhere, or arguments the class refuses, give :class:`GenericError`; an
+    answer of the wrong shape gives :class:`ProtocolError`.
     """
     if not (
         isinstance(answer, tuple)
@@ -98,12 +112,22 @@ def rebuild_error(answer: Any, table: Mapping[str, type[BaseException]]) -> Base
         and isinstance(answer[1], tuple)
         and isinstance(answer[2], str)
     ):
-        return ProtocolError(f"malformed error answer: {answer!r:.200}")
+        return ProtocolError(f"malformed error answer: {bounded_repr(answer)}")
     name, args, text = answer
-    cls = table.get(name)
+    cls = table.get(name) or _any_module(name, table)
     if cls is None:
         return GenericError(name, args, text)
     try:
         return cls(*args)
     except Exception:
         return GenericError(name, args, text)
+
+
+def _any_module(name: str, table: Mapping[str, type[BaseException]]) -> type[BaseException] | None:
+    start = name.find(".")
+    while start != -1:
+        cls = table.get("*" + name[start:])
+        if cls is not None:
+            return cls
+        start = name.find(".", start + 1)
+    return None

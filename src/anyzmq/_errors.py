@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, final
+from typing import Any, Final, final
+
+from ._format import bounded_repr
 
 __all__ = [
     "Error",
@@ -26,6 +28,11 @@ class GenericError(Error):
     The remote exception's full class name is not in the client's ``error_table``
     nor among the builtins, or its arguments do not fit the local class.
 
+    ``str()`` reads like the remote exception would in a traceback
+    (``"pkg.mod.MyError: the message"``); ``repr()`` is aiozmq.rpc's
+    (``"<Generic RPC Error pkg.mod.MyError('the message',): MyError('the message')>"``).
+    Both bound how much of the arguments they show.
+
     Attributes:
         exc_type: the remote class's full name, for example ``"pkg.mod.MyError"``.
         arguments: the arguments the remote exception was built with.
@@ -38,8 +45,27 @@ class GenericError(Error):
         self.arguments = arguments
         self.exc_repr = exc_repr
 
+    def __str__(self) -> str:
+        # What str() of the remote exception gives, as BaseException.__str__ does.
+        arguments = self.arguments
+        if not arguments:
+            return self.exc_type
+        if len(arguments) == 1 and isinstance(arguments[0], str):
+            message = arguments[0]
+            if len(message) > _MESSAGE_LIMIT:
+                message = message[: _MESSAGE_LIMIT - 3] + "..."
+        else:
+            shown = arguments[0] if len(arguments) == 1 else arguments
+            message = bounded_repr(shown, _MESSAGE_LIMIT)
+        return f"{self.exc_type}: {message}"
+
     def __repr__(self) -> str:
-        return f"<GenericError {self.exc_type}{self.arguments!r}: {self.exc_repr}>"
+        shown = bounded_repr(self.arguments, _MESSAGE_LIMIT)
+        return f"<Generic RPC Error {self.exc_type}{shown}: {self.exc_repr}>"
+
+
+#: Longest text :class:`GenericError` shows of the remote arguments.
+_MESSAGE_LIMIT: Final = 1000
 
 
 class NotFoundError(Error, LookupError):

@@ -26,6 +26,7 @@ from ._backend import Backend
 from ._codec import DecodeError, TranslationTable
 from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
+from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import RateLimitedWarning, logger
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
@@ -318,9 +319,11 @@ class ServerBase(Service):
             self._refusals.report(f"undecodable arguments: {exc}")
             raise ParameterError(f"cannot decode the arguments: {exc}") from exc
         if not isinstance(args, tuple):
-            raise ParameterError(f"positional arguments must be an array, got {args!r:.100}")
+            raise ParameterError(f"positional arguments must be an array, got {bounded_repr(args)}")
         if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-            raise ParameterError(f"keyword arguments must be a str-keyed map, got {kwargs!r:.100}")
+            raise ParameterError(
+                f"keyword arguments must be a str-keyed map, got {bounded_repr(kwargs)}"
+            )
         return args, dict(kwargs)
 
     def _log_failure(self, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import aiozmq.rpc as rpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.interop.values import VALUES
+from tests.interop.values import TAGGED_VALUES, TAGGING_TABLE, VALUES
 
 
 def say(line: object) -> None:
@@ -61,6 +61,16 @@ class RPCHandler(rpc.AttrHandler):
         raise KeyError("custom", 1)
 
 
+class TaggingHandler(rpc.AttrHandler):
+    @rpc.method
+    def echo(self, value: Any) -> Any:
+        return value
+
+    @rpc.method
+    def tagged_values(self) -> Any:
+        return TAGGED_VALUES
+
+
 class Recorder(rpc.AttrHandler):
     def __getitem__(self, key: str) -> Any:
         @rpc.method
@@ -78,6 +88,10 @@ async def wait_for_stdin_close() -> None:
 async def serve(mode: str) -> None:
     if mode == "rpc-server":
         server = await rpc.serve_rpc(RPCHandler(), bind="tcp://127.0.0.1:*")
+    elif mode == "tagging-server":
+        server = await rpc.serve_rpc(
+            TaggingHandler(), bind="tcp://127.0.0.1:*", translation_table=TAGGING_TABLE
+        )
     elif mode == "pipeline-server":
         server = await rpc.serve_pipeline(Recorder(), bind="tcp://127.0.0.1:*")
     else:

@@ -19,7 +19,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from anyzmq import rpc
 
 from ..support import LOOPBACK, as_received, endpoint
-from .values import VALUES
+from .values import TAGGED_AS, TAGGED_VALUES, TAGGING_TABLE, VALUES
 
 pytestmark = [
     pytest.mark.anyio,
@@ -101,6 +101,19 @@ async def test_anyzmq_client_calls_aiozmq_server() -> None:
         with pytest.raises(KeyError) as key_error:
             await client.call.fail_custom()
         assert key_error.value.args == ("custom", 1)
+
+
+async def test_translators_resolve_as_in_aiozmq_both_ways() -> None:
+    async with (
+        aiozmq_peer("tagging-server") as peer,
+        rpc.connect_rpc(
+            connect=await peer.line(), timeout=10, translation_table=TAGGING_TABLE
+        ) as client,
+    ):
+        # aiozmq packs, anyzmq reads which code each value came with ...
+        assert await client.call.tagged_values() == TAGGED_AS
+        # ... and anyzmq packs: aiozmq decodes each value by the code anyzmq chose.
+        assert await client.call.echo(TAGGED_VALUES) == TAGGED_AS
 
 
 class Handler(rpc.AttrHandler):
