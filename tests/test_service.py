@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import anyio
 import pytest
@@ -10,7 +14,7 @@ import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, Recorder, endpoint, rpc_pair
+from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -180,3 +184,175 @@ def test_services_can_be_made_outside_an_event_loop(backend: str) -> None:
                 return answer
 
     assert anyio.run(use, backend=backend) == "pong"
+
+
+class Fatal(BaseException):
+    pass
+
+
+class Raiser(rpc.AttrHandler):
+    @rpc.method
+    def fatal(self) -> None:
+        raise Fatal("from a sync handler")
+
+    @rpc.method
+    async def async_fatal(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise Fatal("from an async handler")
+
+
+@pytest.mark.parametrize("method", ["fatal", "async_fatal"])
+async def test_base_exceptions_from_handlers_leave_unwrapped(method: str) -> None:
+    with pytest.raises(Fatal) as info:
+        async with rpc_pair(Raiser(), timeout=30) as (_, client):
+            await getattr(client.call, method)()
+    assert type(info.value) is Fatal
+
+
+_EXITING_PROGRAM = """
+import sys
+import anyio
+from anyzmq import rpc
+
+class Handler(rpc.AttrHandler):
+    @rpc.method
+    def exit(self):
+        sys.exit(3)
+
+    @rpc.method
+    def interrupt(self):
+        raise KeyboardInterrupt
+
+async def main(method):
+    async with rpc.serve_rpc(Handler(), bind="tcp://127.0.0.1:*") as server:
+        (address,) = server.transport.bindings()
+        async with rpc.connect_rpc(connect=address, timeout=30) as client:
+            await getattr(client.call, method)()
+
+anyio.run(main, sys.argv[2], backend=sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(("method", "status"), [("exit", 3), ("interrupt", None)])
+def test_exit_and_interrupt_from_a_handler_end_the_program_as_themselves(
+    backend: str, method: str, status: int | None, tmp_path: Path
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(_EXITING_PROGRAM)
+    done = subprocess.run(
+        [sys.executable, str(script), backend, method],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "ExceptionGroup" not in done.stderr
+    if status is not None:
+        assert done.returncode == status, done.stderr
+    else:
+        assert done.returncode != 0
+        assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+
+
+async def test_pump_failure_leaves_as_oserror() -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise zmq.ZMQError(zmq.EFSM)
+
+    with pytest.raises(OSError, match="state") as info:  # noqa: PT012
+        async with rpc.serve_rpc(Handler(), bind=LOOPBACK) as server:
+            sock = server.transport._sock
+            dealer = raw_socket(zmq.DEALER, endpoint(server))
+            try:
+                sock.recv = fail  # type: ignore[method-assign]
+                dealer.send_multipart([b"h" * 16, b"ping", b"\x90", b"\x80"])
+                await anyio.sleep_forever()
+            finally:
+                vars(sock).pop("recv", None)
+                dealer.close()
+    assert type(info.value) is OSError
+
+
+async def test_socket_options_are_set_before_binding_and_connecting() -> None:
+    async with (
+        rpc.serve_rpc(
+            Handler(), bind=LOOPBACK, socket_options={zmq.SNDHWM: 7, zmq.IDENTITY: b"srv"}
+        ) as server,
+        rpc.connect_rpc(
+            connect=endpoint(server), timeout=10, socket_options={zmq.RCVHWM: 5, zmq.LINGER: 50}
+        ) as client,
+    ):
+        assert server.transport.getsockopt(zmq.SNDHWM) == 7
+        assert server.transport.getsockopt(zmq.IDENTITY) == b"srv"
+        assert client.transport.getsockopt(zmq.RCVHWM) == 5
+        assert client.transport.getsockopt(zmq.LINGER) == 50
+        assert await client.call.ping() == "pong"
+
+
+async def test_curve_through_socket_options_refuses_plain_clients() -> None:
+    if not zmq.has("curve"):
+        pytest.skip("libzmq without CURVE")
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    curve_server = {zmq.CURVE_SERVER: 1, zmq.CURVE_SECRETKEY: server_secret}
+    async with rpc.serve_rpc(Handler(), bind=LOOPBACK, socket_options=curve_server) as server:
+        async with rpc.connect_rpc(connect=endpoint(server), timeout=0.5) as plain:
+            with pytest.raises(TimeoutError):
+                await plain.call.ping()
+        keys = {
+            zmq.CURVE_SERVERKEY: server_public,
+            zmq.CURVE_PUBLICKEY: client_public,
+            zmq.CURVE_SECRETKEY: client_secret,
+        }
+        async with rpc.connect_rpc(
+            connect=endpoint(server), timeout=10, socket_options=keys
+        ) as secure:
+            assert await secure.call.ping() == "pong"
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"SNDHWM": 1}, TypeError),
+        ({zmq.SNDHWM: 1.5}, TypeError),
+        ([(zmq.SNDHWM, 1)], TypeError),
+    ],
+)
+async def test_bad_socket_options_are_refused_at_construction(
+    options: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="socket_options"):
+        rpc.serve_rpc(Handler(), socket_options=options)  # type: ignore[arg-type]
+    with pytest.raises(error, match="socket_options"):
+        rpc.connect_pipeline(socket_options=options)  # type: ignore[arg-type]
+
+
+async def test_close_from_another_thread() -> None:
+    async with rpc.serve_rpc(Handler(), bind=LOOPBACK) as server:
+        await anyio.to_thread.run_sync(server.close)
+        with anyio.fail_after(10):
+            await server.wait_closed()
+        with pytest.raises(rpc.ServiceClosedError):
+            server.transport  # noqa: B018
+
+
+def test_close_while_the_loop_is_not_running() -> None:
+    # aiozmq's way: close() between two run_until_complete() calls, then wait_closed().
+    loop = asyncio.new_event_loop()
+    try:
+        server = rpc.serve_rpc(Handler(), bind=LOOPBACK)
+        started = asyncio.Event()
+
+        async def serve() -> None:
+            async with server:
+                started.set()
+                await server.wait_closed()
+
+        task = loop.create_task(serve())
+        loop.run_until_complete(started.wait())
+        server.close()  # no loop runs in this thread now
+        loop.run_until_complete(asyncio.wait_for(task, 10))
+        with pytest.raises(rpc.ServiceClosedError):
+            server.transport  # noqa: B018
+    finally:
+        loop.close()
