@@ -4,6 +4,7 @@ nox                      # everything available here
 nox -s tests-3.12        # one Python, all backends
 nox -s "tests-3.11(backend='trio')"
 nox -s lint
+nox -s aiozmq_suite      # aiozmq 1.0's own rpc tests, on every Python (downloads aiozmq)
 """
 
 from __future__ import annotations
@@ -56,3 +57,14 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def aiozmq_suite(session: nox.Session) -> None:
+    """aiozmq 1.0's own rpc tests against anyzmq, through tests/aiozmq_suite's adapter.
+
+    Downloads aiozmq 1.0.0's source distribution (network needed); not run by
+    default. Arguments after ``--`` go to that suite's pytest.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "tests/aiozmq_suite/run.py", *session.posargs)

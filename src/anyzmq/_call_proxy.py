@@ -13,18 +13,23 @@ Sender = Callable[[str, tuple[Any, ...], dict[str, Any]], Coroutine[Any, Any, An
 
 @final
 class MethodCall:
-    """``proxy.a.b(*args, **kwargs)`` returns the coroutine ``send("a.b", args, kwargs)``."""
+    """``proxy.a.b(*args, **kwargs)`` returns the coroutine ``send("a.b", args, kwargs)``.
 
-    __slots__ = ("_names", "_send")
+    ``kind`` names the service in the error about an empty name, as aiozmq.rpc
+    does ("RPC", "PubSub").
+    """
 
-    def __init__(self, send: Sender, names: tuple[str, ...] = ()) -> None:
+    __slots__ = ("_kind", "_names", "_send")
+
+    def __init__(self, send: Sender, names: tuple[str, ...] = (), *, kind: str = "RPC") -> None:
         self._send = send
         self._names = names
+        self._kind = kind
 
     def __getattr__(self, name: str) -> MethodCall:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return MethodCall(self._send, (*self._names, name))
+        return MethodCall(self._send, (*self._names, name), kind=self._kind)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
         """Start the remote call.
@@ -33,7 +38,7 @@ class MethodCall:
             ValueError: no method name was given (``client.call()``).
         """
         if not self._names:
-            raise ValueError("RPC method name is empty")
+            raise ValueError(f"{self._kind} method name is empty")
         return self._send(".".join(self._names), args, kwargs)
 
     def __repr__(self) -> str:

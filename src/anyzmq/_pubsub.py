@@ -43,7 +43,7 @@ class PubSubClient(Service):
         async def send(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             await self._publish(btopic, name, args, kwargs)
 
-        return MethodCall(send)
+        return MethodCall(send, kind="PubSub")
 
     async def _publish(
         self, topic: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
