@@ -25,6 +25,7 @@ EXPECTED = {
     "RPCServer",
     "Service",
     "ServiceClosedError",
+    "SocketOptions",
     "Transport",
     "TranslationTable",
     "Translator",

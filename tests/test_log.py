@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from anyzmq import _log
+from anyzmq._format import bounded_repr
 
 
 def test_drop_reports_are_rate_limited(
@@ -57,7 +58,7 @@ def test_rate_limited_log_keeps_the_first_record_as_given(
 def test_shorten_keeps_short_texts_and_cuts_long_ones() -> None:
     assert _log.shorten("abc") == "abc"
     assert _log.shorten("x" * 500) == "x" * 200 + "... (500 characters)"
-    assert len(_log.bounded_repr(["y" * 10_000] * 10_000)) < 2000
+    assert len(bounded_repr(["y" * 10_000] * 10_000)) < 2000
 
 
 def test_bounded_exception_keeps_class_and_traceback() -> None:

@@ -264,7 +264,7 @@ async def test_pump_failure_leaves_as_oserror() -> None:
             sock = server.transport._sock
             dealer = raw_socket(zmq.DEALER, endpoint(server))
             try:
-                sock.recv = fail  # type: ignore[method-assign]
+                sock.recv = fail  # type: ignore[method-assign, assignment]
                 dealer.send_multipart([b"h" * 16, b"ping", b"\x90", b"\x80"])
                 await anyio.sleep_forever()
             finally:
@@ -294,12 +294,12 @@ async def test_curve_through_socket_options_refuses_plain_clients() -> None:
         pytest.skip("libzmq without CURVE")
     server_public, server_secret = zmq.curve_keypair()
     client_public, client_secret = zmq.curve_keypair()
-    curve_server = {zmq.CURVE_SERVER: 1, zmq.CURVE_SECRETKEY: server_secret}
+    curve_server: rpc.SocketOptions = {zmq.CURVE_SERVER: 1, zmq.CURVE_SECRETKEY: server_secret}
     async with rpc.serve_rpc(Handler(), bind=LOOPBACK, socket_options=curve_server) as server:
         async with rpc.connect_rpc(connect=endpoint(server), timeout=0.5) as plain:
             with pytest.raises(TimeoutError):
                 await plain.call.ping()
-        keys = {
+        keys: rpc.SocketOptions = {
             zmq.CURVE_SERVERKEY: server_public,
             zmq.CURVE_PUBLICKEY: client_public,
             zmq.CURVE_SECRETKEY: client_secret,

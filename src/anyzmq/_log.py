@@ -4,15 +4,15 @@ from the network."""
 from __future__ import annotations
 
 import logging
-import reprlib
 import time
 from typing import Final, final
+
+from ._format import bounded_repr
 
 __all__ = [
     "RateLimitedLog",
     "RateLimitedWarning",
     "bounded_exception",
-    "bounded_repr",
     "logger",
     "shorten",
 ]
@@ -23,22 +23,6 @@ logger: Final = logging.getLogger("anyzmq.rpc")
 
 #: Characters of one value (a name, an argument) that a log record shows.
 MAX_SHOWN: Final = 200
-
-
-def _make_repr() -> reprlib.Repr:
-    bounded = reprlib.Repr()
-    bounded.maxlevel = 6
-    bounded.maxstring = bounded.maxother = MAX_SHOWN
-    bounded.maxlong = 100
-    return bounded
-
-
-_REPR: Final = _make_repr()
-
-
-def bounded_repr(value: object) -> str:
-    """``repr(value)`` bounded in depth and length, for values from the network."""
-    return _REPR.repr(value)
 
 
 def shorten(text: str, limit: int = MAX_SHOWN) -> str:

@@ -11,9 +11,9 @@ late result is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
-import reprlib
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, Final, final
@@ -28,22 +28,12 @@ from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
 from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
-from ._log import RateLimitedWarning, logger
+from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
-
-def _bounded_repr() -> reprlib.Repr:
-    # Arguments come from the network: log them bounded in depth and length.
-    bounded = reprlib.Repr()
-    bounded.maxlevel = 6
-    bounded.maxstring = bounded.maxother = 200
-    bounded.maxlong = 100
-    return bounded
-
-
-_ARGUMENTS_REPR = _bounded_repr()
+_NO_SCOPE: Final = contextlib.nullcontext()
 
 
 def _check_timeout(timeout: float | None) -> float | None:
@@ -103,7 +93,7 @@ class _Call:
         args: Any,
         kwargs: Any,
         reply: Any,
-        scope: anyio.CancelScope,
+        scope: anyio.CancelScope | None,
     ) -> None:
         self.server = server
         self.target = target
@@ -122,7 +112,8 @@ class _Call:
 
     def expire(self) -> None:
         """The server's timeout passed: answer now, cancel the method."""
-        self.scope.cancel()
+        if self.scope is not None:
+            self.scope.cancel()
         self.server._finish(self, None, self.server._timeout_error(self.name))
 
 
@@ -240,16 +231,15 @@ class ServerBase(Service):
         reply: Any,
     ) -> None:
         assert self._handlers is not None
-        if self._timeout is None:
-            scope = anyio.CancelScope()
-        else:
-            deadline = anyio.current_time() + self._timeout
-            scope = anyio.CancelScope(deadline=deadline)
+        # A cancel scope only for a deadline: closing cancels every call at once.
+        scope = None
+        if self._timeout is not None:
+            scope = anyio.CancelScope(deadline=anyio.current_time() + self._timeout)
         call = _Call(self, target, call_args, call_kwargs, name, args, kwargs, reply, scope)
         self._running += 1
         if self._max_calls is not None and self._running >= self._max_calls:
             self._check_open().pause_reading()  # backpressure until one finishes
-        if self._timeout is not None:
+        if scope is not None:
             self._deadlines.add(call, scope.deadline, self._running)
         self._handlers.start_soon(self._run, call)
 
@@ -257,7 +247,7 @@ class ServerBase(Service):
         target = call.target
         try:
             try:
-                with call.scope:
+                with call.scope or _NO_SCOPE:
                     if target.spec.is_async:
                         result = await target.func(*call.call_args, **call.call_kwargs)
                     else:
@@ -272,7 +262,7 @@ class ServerBase(Service):
                 self._stray_cancellation(call.name, exc)
                 self._finish(call, None, exc)
             else:
-                if call.scope.cancelled_caught:
+                if call.scope is not None and call.scope.cancelled_caught:
                     self._finish(call, None, self._timeout_error(call.name))
                 else:
                     self._finish(call, result, None)
@@ -330,13 +320,14 @@ class ServerBase(Service):
         """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""
         if not self._log_exceptions or isinstance(exc, self._exclude_log_exceptions):
             return
+        shown = bounded_exception(exc)
         logger.error(
-            "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s",
-            exc,
-            name,
-            _ARGUMENTS_REPR.repr(args),
-            _ARGUMENTS_REPR.repr(kwargs),
-            exc_info=exc,
+            "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s\n",
+            shown,
+            shorten(name),
+            bounded_repr(args),
+            bounded_repr(kwargs),
+            exc_info=shown,
         )
 
     # Hooks for the concrete servers.

@@ -32,6 +32,7 @@ from ._rpc import RPCServer as RPCServer
 from ._rpc import connect_rpc as connect_rpc
 from ._rpc import serve_rpc as serve_rpc
 from ._service import Service as Service
+from ._service import SocketOptions as SocketOptions
 from ._transport import Transport as Transport
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "RPCServer",
     "Service",
     "ServiceClosedError",
+    "SocketOptions",
     "TranslationTable",
     "Translator",
     "Transport",

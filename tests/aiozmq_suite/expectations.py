@@ -36,7 +36,7 @@ if not hasattr(asyncio, "coroutine"):
     asyncio.coroutine = _coroutine  # type: ignore[attr-defined]
 
 # Why a test is expected to fail. Each names an aiozmq internal, a documented
-# deliberate difference (its entry in docs/differences.md), or a pending fix.
+# deliberate difference (its entry in docs/differences.md).
 INTERNAL_PACKER = "aiozmq internal: _Packer's extension hooks, its cache and its module's ExtType"
 INTERNAL_PROTO = "aiozmq internal: the service's _proto (pending_waiters, counter, call)"
 INTERNAL_LOGGER = (
@@ -59,16 +59,6 @@ WALL_CLOCK = (
     " time, which a loaded machine misses (seen: 0.16 s); the timeout itself is checked"
     " by the test_client_restore_after_timeout tests"
 )
-PENDING_TRANSLATOR_ORDER = "pending: translator resolution order as aiozmq's (_codec.py)"
-PENDING_GENERIC_REPR = "pending: GenericError repr '<Generic RPC Error ...>' (_errors.py)"
-PENDING_LOG_FAILURE_TEXT = (
-    "pending: _log_failure's text ending with a newline, as aiozmq's (lead, _server.py)"
-)
-PENDING_CLOSE = (
-    "pending: Service.close() safe outside a running event loop (lead, _service.py);"
-    " then set CLOSE_NEEDS_A_RUNNING_LOOP to False in adapter/aiozmq/rpc/base.py"
-)
-
 #: file -> test method name (in every class of the file) -> reason.
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "rpc_packer_test.py": {
@@ -87,14 +77,11 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
             ],
             INTERNAL_PACKER,
         ),
-        "test_preserve_resolution_order": PENDING_TRANSLATOR_ORDER,
     },
     "rpc_pipeline_test.py": {
-        "test_func_error": PENDING_LOG_FAILURE_TEXT,
         "test_server_close": INTERNAL_PROTO,
     },
     "rpc_pubsub_test.py": {
-        "test_func_raises_error": PENDING_LOG_FAILURE_TEXT,
         "test_server_close": INTERNAL_PROTO,
         "test_unsubscribe": DIFFERENCE_SUBSCRIPTIONS,
     },
@@ -115,13 +102,8 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "test_server_close": INTERNAL_PROTO,
         "test_exclude_log_exceptions": INTERNAL_LOGGER,
         "test_call_closed_rpc_cancelled": DIFFERENCE_CLOSED_CALLS,
-        "test_generic_exception": PENDING_GENERIC_REPR,
-        "test_log_exceptions": PENDING_LOG_FAILURE_TEXT,
         "test_client_timeout": WALL_CLOCK,
         "test_client_override_global_timeout": WALL_CLOCK,
-    },
-    "pending_fixes.py": {
-        "test_close_outside_a_running_loop": PENDING_CLOSE,
     },
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from anyzmq import rpc
 from anyzmq.rpc import (
@@ -41,13 +41,6 @@ __all__ = [
 ]
 
 S = TypeVar("S", bound=rpc.Service)
-
-#: anyzmq's ``Service.close()`` raises ``RuntimeError`` outside a running event loop
-#: (where aiozmq's tests call it) until the lead's fix is merged; until then the
-#: adapter closes through the service's loop. ``pending_fixes.py`` checks anyzmq
-#: itself and starts passing (failing the session) once the fix is in: then set
-#: this to False and remove that expected failure.
-CLOSE_NEEDS_A_RUNNING_LOOP: Final = True
 
 
 class MethodCall:
@@ -85,22 +78,11 @@ class Service(Generic[S]):
 
     def close(self) -> None:
         """Start closing the service (also outside a running loop, as aiozmq allows)."""
-        if CLOSE_NEEDS_A_RUNNING_LOOP and not _in_a_running_loop():
-            self._loop.call_soon(self._service.close)
-            return
         self._service.close()
 
     async def wait_closed(self) -> None:
         """Wait until the service is closed."""
         await asyncio.shield(self._host)
-
-
-def _in_a_running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 async def open_service(service: S, wrap: Callable[[S, asyncio.Task[None]], Any]) -> Any:
