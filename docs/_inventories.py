@@ -42,6 +42,7 @@ PROJECTS: dict[str, tuple[str, str, dict[tuple[str, str], str]]] = {
             ("py:data", "typing.Any"): "library/typing.html",
             ("py:data", "typing.Self"): "library/typing.html",
             ("py:class", "abc.ABC"): "library/abc.html",
+            ("py:function", "asyncio.timeout"): "library/asyncio-task.html",
             ("py:class", "collections.abc.Awaitable"): "library/collections.abc.html",
             ("py:class", "collections.abc.Callable"): "library/collections.abc.html",
             ("py:class", "collections.abc.Iterable"): "library/collections.abc.html",
@@ -66,6 +67,8 @@ PROJECTS: dict[str, tuple[str, str, dict[tuple[str, str], str]]] = {
         "0",
         {
             ("py:function", "trio.run"): "reference-core.html",
+            ("py:function", "trio.fail_after"): "reference-core.html",
+            ("py:function", "trio.move_on_after"): "reference-core.html",
             ("py:exception", "trio.Cancelled"): "reference-core.html",
         },
     ),
@@ -74,6 +77,9 @@ PROJECTS: dict[str, tuple[str, str, dict[tuple[str, str], str]]] = {
         "26",
         {
             ("py:class", "zmq.Socket"): "api/zmq.html",
+            ("py:method", "zmq.Socket.setsockopt"): "api/zmq.html",
+            ("py:class", "zmq.SocketOption"): "api/zmq.html",
+            ("py:function", "zmq.curve_keypair"): "api/zmq.html",
             ("py:class", "zmq.Context"): "api/zmq.html",
             ("py:exception", "zmq.ZMQError"): "api/zmq.html",
         },
