@@ -158,3 +158,9 @@ def test_api_reference_lists_every_public_name() -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     documented = re.findall(r"^\.\. (?:auto\w+:: anyzmq\.rpc\.|py:\w+:: )(\w+)", text, re.M)
     assert sorted(documented) == sorted(rpc.__all__)
+
+
+def test_every_example_is_shown() -> None:
+    text = (DOCS / "examples.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"^```\{literalinclude\} \.\./examples/(\w+\.py)$", text, re.M))
+    assert shown == {path.name for path in (ROOT / "examples").glob("*.py")}
