@@ -76,7 +76,8 @@ nitpick_ignore = [
 
 html_theme = "furo"
 html_title = f"anyzmq {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["anyzmq.css"]
 
 
 # Where other projects' objects are documented under another name.
