@@ -5,12 +5,15 @@ nox -s tests-3.12        # one Python, all backends
 nox -s "tests-3.11(backend='trio')"
 nox -s lint
 nox -s aiozmq_suite      # aiozmq 1.0's own rpc tests, on every Python (downloads aiozmq)
+nox -s docs              # the documentation site, into docs/_build/html
+nox -s wheel             # sdist and wheel, twine check, the suite against the wheel
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from glob import glob
 from pathlib import Path
 
 import nox
@@ -43,7 +46,7 @@ def tests(session: nox.Session, backend: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict on src, tests and examples."""
     session.install("-e", ".[dev]")
-    paths = ["src", "tests", "examples", "scripts", "benchmarks", "noxfile.py"]
+    paths = ["src", "tests", "examples", "scripts", "benchmarks", "docs", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
     session.run("mypy", "--strict", "src", "tests", "examples", "scripts")
@@ -68,3 +71,27 @@ def aiozmq_suite(session: nox.Session) -> None:
     """
     session.install("-e", ".[test]")
     session.run("python", "tests/aiozmq_suite/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def docs(session: nox.Session) -> None:
+    """The documentation site into docs/_build/html, with warnings as errors and
+    every cross-reference checked (nitpicky). Arguments after ``--`` go to
+    sphinx-build."""
+    session.install("-e", ".[docs]")
+    shutil.rmtree("docs/_build/html", ignore_errors=True)
+    options = ["-W", "--keep-going", "-n", "-b", "html"]
+    session.run("sphinx-build", *options, "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def wheel(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check them with twine, install the wheel (not
+    the checkout) and run the test suite against it."""
+    session.install("build", "twine")
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build")
+    session.run("twine", "check", "--strict", *glob("dist/*"))
+    (built,) = glob("dist/*.whl")
+    session.install(f"{built}[test]")
+    session.run("pytest", *session.posargs, env={"ANYZMQ_TEST_INSTALLED": "1"})

@@ -172,8 +172,8 @@ class ServerBase(Service):
 
     @property
     def dropped_messages(self) -> int:
-        """How many messages this server has dropped: malformed ones, and answers
-        that ZeroMQ refused to queue."""
+        """How many messages this server has dropped (malformed ones, and answers
+        that ZeroMQ refused to queue)."""
         return self._drops.total
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
