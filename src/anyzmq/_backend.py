@@ -94,7 +94,9 @@ class _AsyncioBackend:
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         reader = _LoopReadiness(self._loop, fd, probe)
         try:
-            self._loop.add_reader(fd, reader.wake)
+            # The FD signals any change of the socket, often with no input: the
+            # callback looks first, and wakes the pump task only for input.
+            self._loop.add_reader(fd, probe)
         except NotImplementedError:  # no persistent readers on this loop
             return _PollReadiness(fd, probe)
         return reader
@@ -114,7 +116,8 @@ class _AsyncioBackend:
 
 @final
 class _LoopReadiness:
-    """A persistent reader registration whose callback wakes the waiting pump task."""
+    """A persistent reader registration whose callback (the probe) wakes the waiting
+    pump task when there is input."""
 
     __slots__ = ("_closed", "_fd", "_future", "_loop", "_pending", "_probe", "_probe_scheduled")
 
@@ -227,17 +230,21 @@ class _TrioReadiness:
         return self._wait()
 
     async def _wait(self) -> None:
-        if self._pending:
-            self._pending = False
-            return
-        with self._new_scope() as scope:
-            self._scope = scope
-            try:
-                await self._wait_readable(self._fd)
-            except self._closed_error:
-                pass  # the pump was closed: it sees that itself
-            finally:
-                self._scope = None
+        # Like the loop reader's callback, look at the socket when the FD signals
+        # and return to the pump only for input (or a wake-up meanwhile).
+        while not self._pending:
+            with self._new_scope() as scope:
+                self._scope = scope
+                try:
+                    await self._wait_readable(self._fd)
+                except self._closed_error:
+                    return  # the pump was closed: it sees that itself
+                finally:
+                    self._scope = None
+            if scope.cancel_called:
+                return  # woken
+            self._probe()  # calls wake() for input
+        self._pending = False
 
     def wake(self) -> None:
         if self._scope is not None:

@@ -339,8 +339,10 @@ class SocketPump:
             return
         try:
             events = _events(self._sock)
-        except OSError:
-            return  # the pump's own read of EVENTS reports it
+        except OSError:  # the pump's own read of EVENTS reports it
+            if self._readiness is not None:
+                self._readiness.wake()
+            return
         if events & _POLLIN and self._state is _PARKED and self._readiness is not None:
             self._readiness.wake()
         if events & _POLLOUT:
