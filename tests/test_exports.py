@@ -8,6 +8,7 @@ from anyzmq import rpc
 EXPECTED = {
     "AbstractHandler",
     "AttrHandler",
+    "ConnectionLostError",
     "Error",
     "ErrorTable",
     "GenericError",

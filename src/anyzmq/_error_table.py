@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ._errors import (
+    ConnectionLostError,
     Error,
     GenericError,
     NotFoundError,
@@ -45,6 +46,7 @@ def _builtin_table() -> dict[str, type[BaseException]]:
         ):
             table[f"builtins.{name}"] = value
     ours: tuple[type[Error], ...] = (
+        ConnectionLostError,
         Error,
         NotFoundError,
         ParameterError,

@@ -7,6 +7,7 @@ from typing import Any, Final, final
 from ._format import bounded_repr
 
 __all__ = [
+    "ConnectionLostError",
     "Error",
     "GenericError",
     "NotFoundError",
@@ -82,6 +83,13 @@ ParametersError = ParameterError
 
 
 @final
+class ConnectionLostError(Error, ConnectionError):
+    """Raised on a call whose connection to the server was lost before its answer
+    came: the server went away, or ZeroMQ dropped the connection (for example for
+    a message over ``max_message_size``). The call may or may not have run."""
+
+
+@final
 class ServiceClosedError(Error):
     """Raised when a service is used before it is entered or after it is closed,
     and on every call still waiting for its answer when its client closes."""
@@ -93,5 +101,13 @@ class ProtocolError(Error):
     example when it holds a value that the codec refuses."""
 
 
-for _cls in (Error, GenericError, NotFoundError, ParameterError, ServiceClosedError, ProtocolError):
+for _cls in (
+    ConnectionLostError,
+    Error,
+    GenericError,
+    NotFoundError,
+    ParameterError,
+    ServiceClosedError,
+    ProtocolError,
+):
     _cls.__module__ = "anyzmq.rpc"

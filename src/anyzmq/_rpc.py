@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from functools import partial
 from types import TracebackType
 from typing import Any, Final, final
@@ -16,9 +16,10 @@ from . import _wire
 from ._backend import Backend, Waiter
 from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
+from ._connections import ConnectionWatcher
 from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
-from ._errors import ProtocolError, ServiceClosedError
+from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
@@ -100,6 +101,7 @@ class RPCClient(Service):
         self._pending: dict[int, _Pending] = {}
         self._new_waiter: Callable[[], Waiter] = _not_open
         self._deadlines = Deadlines()
+        self._reconnecting: set[str] = set()
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -169,6 +171,50 @@ class RPCClient(Service):
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
+        assert self._pump is not None
+        assert self._backend is not None
+        watcher = ConnectionWatcher(self._pump.socket, self._backend, self._connection_lost)
+        task_group.start_soon(watcher.run, name=f"connections of {self!r}")
+
+    async def _reconnect(self, endpoint: str) -> None:
+        """Connect ``endpoint`` again after ZeroMQ's reconnect interval (a backoff:
+        a server that refuses every handshake must not cost a busy loop)."""
+        try:
+            assert self._pump is not None
+            interval = self._pump.socket.getsockopt(zmq.RECONNECT_IVL)
+            await anyio.sleep(max(int(interval), 100) / 1000)
+            try:
+                self._pump.socket.connect(endpoint)
+            except zmq.ZMQError as exc:
+                logger.warning("RPCClient could not connect to %s again: %s", endpoint, exc)
+        finally:
+            self._reconnecting.discard(endpoint)
+
+    def _connection_lost(self, endpoint: str) -> None:
+        """A connection of the socket was lost: connect its endpoint again (ZeroMQ
+        does not after a protocol error), and fail the calls that went over it."""
+        transport = self._transport
+        if not self._is_open or transport is None or self._pump is None:
+            return
+        connections = transport.connections()
+        if endpoint in connections and endpoint not in self._reconnecting:
+            with suppress(zmq.ZMQError):
+                self._pump.socket.disconnect(endpoint)
+            self._reconnecting.add(endpoint)
+            assert self._handlers is not None
+            self._handlers.start_soon(self._reconnect, endpoint)
+        if len(connections) != 1 or transport.bindings():
+            return  # which calls went over it is not known: they end by their timeouts
+        for pending in self._pending.values():
+            if not pending.done:
+                pending.resolve(
+                    None,
+                    ConnectionLostError(
+                        f"the connection to {endpoint} was lost before the answer to "
+                        f"{pending.name!r} came (the server went away, or a message "
+                        "exceeded max_message_size)"
+                    ),
+                )
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._new_waiter = backend.new_waiter

@@ -6,6 +6,7 @@
 from ._codec import TranslationTable as TranslationTable
 from ._codec import Translator as Translator
 from ._error_table import ErrorTable as ErrorTable
+from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import Error as Error
 from ._errors import GenericError as GenericError
 from ._errors import NotFoundError as NotFoundError
@@ -38,6 +39,7 @@ from ._transport import Transport as Transport
 __all__ = [
     "AbstractHandler",
     "AttrHandler",
+    "ConnectionLostError",
     "Error",
     "ErrorTable",
     "GenericError",
