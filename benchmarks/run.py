@@ -197,7 +197,10 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right, sizes) = plt.subplots(1, 3, figsize=(19, 5))
+    swept = [w for w in SWEEP if w in summary]
+    panels = 1 + ("curve" in summary) + bool(swept)
+    figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
+    left, *others = axes[0]
     workloads = [w for w in HEADLINE if w in summary and (w == "big" or w not in SWEEP)]
     width = 0.8 / max(1, len(peers))
     for index, peer in enumerate(peers):
@@ -217,6 +220,7 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     left.set_ylabel("ratio to aiozmq (higher is better; memory inverted)")
     left.legend(fontsize=8)
     if "curve" in summary:
+        right = others.pop(0)
         levels = (1, 10, 100, 1000)
         for peer in peers:
             points = [summary["curve"].get(peer, {}).get(f"p50_us_at_{k}") for k in levels]
@@ -227,8 +231,8 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
         right.set_xlabel("calls in flight")
         right.set_ylabel("median latency (µs)")
         right.legend(fontsize=8)
-    swept = [w for w in SWEEP if w in summary]
     if swept:
+        sizes = others.pop(0)
         for peer in peers:
             measured = [
                 (PAYLOADS[w], summary[w][peer]["mb_per_s"]) for w in swept if peer in summary[w]
@@ -236,8 +240,9 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
             sizes.plot([x for x, _ in measured], [y for _, y in measured], marker="o", label=peer)
         sizes.set_xscale("log", base=2)
         sizes.set_xticks([PAYLOADS[w] for w in swept], [w.removeprefix("big-") for w in swept])
+        sizes.set_yscale("log")
         sizes.set_xlabel("message size (big = 256 KiB; random bytes)")
-        sizes.set_ylabel("MB/s echoed (median)")
+        sizes.set_ylabel("MB/s echoed (median; log scale)")
         sizes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
