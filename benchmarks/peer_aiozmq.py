@@ -15,7 +15,7 @@ import anyio
 import zmq
 from control import ControlServer, Counter
 from handlers import make_handlers
-from workloads import WORKLOADS, Call, Endpoints
+from workloads import MAX_MESSAGE_SIZE, WORKLOADS, Call, Endpoints
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
@@ -26,6 +26,7 @@ RPCHandler, Receiver = make_handlers(rpc, asyncio.Event)
 def unlimited(service: Any) -> None:
     service.transport.setsockopt(zmq.SNDHWM, 0)
     service.transport.setsockopt(zmq.RCVHWM, 0)
+    service.transport.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_SIZE)  # as for every peer
 
 
 async def serve(kind: str) -> None:
@@ -58,6 +59,7 @@ class Adapter:
         for _ in range(count):
             client = await rpc.connect_rpc(timeout=60)
             client.transport.setsockopt(zmq.SNDHWM, 0)
+            client.transport.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_SIZE)
             await client.transport.connect(endpoint)
             clients.append(client)
         try:

@@ -13,7 +13,7 @@ import anyio
 import zmq
 from control import ControlServer, Counter
 from handlers import make_handlers
-from workloads import WORKLOADS, Call, Endpoints
+from workloads import MAX_MESSAGE_SIZE, WORKLOADS, Call, Endpoints
 
 from anyzmq import rpc
 
@@ -33,7 +33,11 @@ async def serve(kind: str) -> None:
         if kind == "rpc":
             counters = [Counter()]
             server: rpc.Service = await stack.enter_async_context(
-                rpc.serve_rpc(RPCHandler(counters[0]), max_concurrent_calls=None)
+                rpc.serve_rpc(
+                    RPCHandler(counters[0]),
+                    max_concurrent_calls=None,
+                    max_message_size=MAX_MESSAGE_SIZE,
+                )
             )
             unlimited(server)
             endpoint = server.transport.bind(LOOPBACK)
@@ -62,7 +66,9 @@ class Adapter:
         async with AsyncExitStack() as stack:
             calls: list[Call] = []
             for _ in range(count):
-                client = await stack.enter_async_context(rpc.connect_rpc(timeout=60))
+                client = await stack.enter_async_context(
+                    rpc.connect_rpc(timeout=60, max_message_size=MAX_MESSAGE_SIZE)
+                )
                 client.transport.setsockopt(zmq.SNDHWM, 0)
                 client.transport.connect(endpoint)
                 calls.append(_caller(client))

@@ -15,8 +15,15 @@ from typing import Any
 
 import msgpack
 import zmq
-from control import ControlClient, ControlServer, Counter
-from workloads import BIG
+from control import ControlClient, ControlServer, Counter, resident_bytes
+from workloads import (
+    MAX_MESSAGE_SIZE,
+    PAYLOADS,
+    echo_payload,
+    page_faults,
+    peak_resident_bytes,
+    warm_up_calls,
+)
 
 LOOPBACK = "tcp://127.0.0.1:*"
 context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
@@ -27,6 +34,7 @@ def socket(kind: int) -> zmq.Socket[bytes]:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_SIZE)
     return sock
 
 
@@ -161,26 +169,44 @@ def answer_nowait(sock: zmq.Socket[bytes]) -> tuple[int, Any]:
     return int.from_bytes(request_id, "little"), msgpack.unpackb(body)
 
 
+def echo(n: int, service: str, size: int) -> dict[str, float]:
+    """The echo workloads (``workloads.echo_workload``), synchronously."""
+    before = resident_bytes()
+    payload = echo_payload(size)
+    sock = dealer(service)
+    for i in range(warm_up_calls(n)):
+        request(sock, i, "echo", payload)
+        check(answer(sock) == (i, payload), "warm-up echo")
+    faults = page_faults()
+    start = time.perf_counter()
+    for i in range(n):
+        request(sock, i, "echo", payload)
+        check(answer(sock) == (i, payload), "echo")
+    elapsed = time.perf_counter() - start
+    faults = page_faults() - faults
+    sock.close()
+    return {
+        "mb_per_s": n * size / elapsed / 1e6,
+        "client_faults_per_op": faults / n,
+        "client_peak_x": (peak_resident_bytes() - before) / size,
+    }
+
+
 def client(workload: str, n: int, service: str, control_endpoint: str) -> dict[str, float]:
-    if workload in ("seq", "big"):
+    if workload in PAYLOADS:
+        return echo(n, service, PAYLOADS[workload])
+    if workload == "seq":
         sock = dealer(service)
-        payload: Any = bytes(range(256)) * (BIG // 256)
         latencies = []
         start = time.perf_counter()
         for i in range(n):
             sent = time.perf_counter()
-            if workload == "seq":
-                request(sock, i, "add", i, 1)
-                check(answer(sock) == (i, i + 1), "add")
-            else:
-                request(sock, i, "echo", payload)
-                check(answer(sock) == (i, payload), "echo")
+            request(sock, i, "add", i, 1)
+            check(answer(sock) == (i, i + 1), "add")
             latencies.append(time.perf_counter() - sent)
         elapsed = time.perf_counter() - start
         sock.close()
         latencies.sort()
-        if workload == "big":
-            return {"mb_per_s": n * BIG / elapsed / 1e6}
         return {
             "calls_per_s": n / elapsed,
             "p50_us": latencies[n // 2] * 1e6,

@@ -5,6 +5,7 @@ over tcp://127.0.0.1.
     python benchmarks/run.py                 # every workload, 3 repetitions
     python benchmarks/run.py --quick         # a tenth of the sizes, 1 repetition
     python benchmarks/run.py -w seq -w conc -r 5
+    python benchmarks/run.py -w sweep        # echo from 1 KiB to 32 MiB
 
 Peers are run in a rotated order in each repetition; the table gives the median of
 the repetitions and the ratios to aiozmq and to the plain loop. Results go to
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
-from workloads import SERVER_KIND, SIZES  # noqa: E402
+from workloads import PAYLOADS, SERVER_KIND, SIZES, SWEEP, warm_up_calls  # noqa: E402
 
 #: peer name -> (script, backend argument or None)
 PEERS: dict[str, tuple[str, str | None]] = {
@@ -47,6 +48,7 @@ HEADLINE = {
     "pubsub": "msgs_per_s",
     "fanin": "calls_per_s",
     "memory": "library_bytes_per_call",
+    **dict.fromkeys(PAYLOADS, "mb_per_s"),
 }
 LOWER_IS_BETTER = {"memory"}
 BASELINE, LIMIT = "aiozmq", "pyzmq-sync"
@@ -76,6 +78,28 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_status(pid: int, field: str) -> int | None:
+    """A memory figure of process ``pid`` in bytes (``VmRSS``, ``VmHWM``: its peak);
+    None off Linux."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def minor_faults(pid: int) -> int | None:
+    """Minor page faults of process ``pid`` so far; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[7])
+    except OSError:
+        return None
+
+
 def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
     """One server process and one client process; the client's JSON result."""
     server = subprocess.Popen(
@@ -89,6 +113,8 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
     try:
         service, control = server.stdout.readline().split()
         cpu_before = cpu_seconds(server.pid)
+        rss_before = proc_status(server.pid, "VmRSS")
+        faults_before = minor_faults(server.pid)
         client = subprocess.run(
             command(peer, "client", workload, str(n), service, control),
             capture_output=True,
@@ -103,6 +129,14 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
         if cpu_before is not None and cpu_after is not None:
             # Steadier than throughput on a shared machine (warm-up included).
             result["server_cpu_us_per_op"] = (cpu_after - cpu_before) / n * 1e6
+        if workload in PAYLOADS:
+            calls = n + warm_up_calls(n)
+            peak, faults = proc_status(server.pid, "VmHWM"), minor_faults(server.pid)
+            if peak is not None and rss_before is not None:
+                # Peak resident memory over what the server had before, in payloads.
+                result["server_peak_x"] = (peak - rss_before) / PAYLOADS[workload]
+            if faults is not None and faults_before is not None:
+                result["server_faults_per_op"] = (faults - faults_before) / calls
         return result
     finally:
         server.stdin.close()
@@ -137,7 +171,7 @@ def table(summary: dict[str, dict[str, dict[str, float]]], peers: list[str]) -> 
         for peer in peers:
             result = by_peer.get(peer, {})
             value = result.get(key)
-            details = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(result.items()) if k != key)
+            details = ", ".join(f"{k} {_num(v)}" for k, v in sorted(result.items()) if k != key)
             cells = [
                 f"{value:,.1f}" if value is not None else "n/a",
                 _fmt(ratio(value, by_peer.get(BASELINE, {}).get(key), workload)),
@@ -145,6 +179,10 @@ def table(summary: dict[str, dict[str, dict[str, float]]], peers: list[str]) -> 
             ]
             lines.append(f"| {peer} | {' | '.join(cells)} | {details} |")
     return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def _fmt(value: float | None) -> str:
@@ -159,8 +197,11 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    workloads = [w for w in HEADLINE if w in summary]
+    swept = [w for w in SWEEP if w in summary]
+    panels = 1 + ("curve" in summary) + bool(swept)
+    figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
+    left, *others = axes[0]
+    workloads = [w for w in HEADLINE if w in summary and (w == "big" or w not in SWEEP)]
     width = 0.8 / max(1, len(peers))
     for index, peer in enumerate(peers):
         ratios = [
@@ -179,6 +220,7 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     left.set_ylabel("ratio to aiozmq (higher is better; memory inverted)")
     left.legend(fontsize=8)
     if "curve" in summary:
+        right = others.pop(0)
         levels = (1, 10, 100, 1000)
         for peer in peers:
             points = [summary["curve"].get(peer, {}).get(f"p50_us_at_{k}") for k in levels]
@@ -189,6 +231,19 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
         right.set_xlabel("calls in flight")
         right.set_ylabel("median latency (µs)")
         right.legend(fontsize=8)
+    if swept:
+        sizes = others.pop(0)
+        for peer in peers:
+            measured = [
+                (PAYLOADS[w], summary[w][peer]["mb_per_s"]) for w in swept if peer in summary[w]
+            ]
+            sizes.plot([x for x, _ in measured], [y for _, y in measured], marker="o", label=peer)
+        sizes.set_xscale("log", base=2)
+        sizes.set_xticks([PAYLOADS[w] for w in swept], [w.removeprefix("big-") for w in swept])
+        sizes.set_yscale("log")
+        sizes.set_xlabel("message size (big = 256 KiB; random bytes)")
+        sizes.set_ylabel("MB/s echoed (median; log scale)")
+        sizes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return True
@@ -198,12 +253,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("-w", "--workload", action="append", choices=list(SIZES))
+    parser.add_argument(
+        "-w",
+        "--workload",
+        action="append",
+        choices=[*SIZES, "sweep"],
+        help="sweep: echo of 1 KiB, 64 KiB, 256 KiB (big), 4 MiB and 32 MiB",
+    )
     parser.add_argument("-p", "--peer", action="append", choices=list(PEERS))
     parser.add_argument("-r", "--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, one repetition")
     args = parser.parse_args()
-    workloads = args.workload or list(SIZES)
+    chosen = args.workload or list(SIZES)
+    workloads = list(dict.fromkeys(w for c in chosen for w in (SWEEP if c == "sweep" else [c])))
     peers = [p for p in (args.peer or available_peers()) if p in available_peers()]
     repeat = 1 if args.quick else args.repeat
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
@@ -212,7 +274,7 @@ def main() -> None:
     for repetition in range(repeat):
         order = peers[repetition % len(peers) :] + peers[: repetition % len(peers)]
         for workload in workloads:
-            n = SIZES[workload] // (10 if args.quick else 1)
+            n = max(1, SIZES[workload] // (10 if args.quick else 1))
             for peer in order:
                 if peer == LIMIT and workload == "memory":
                     continue

@@ -465,3 +465,16 @@ async def test_arguments_checked_at_construction() -> None:
     with pytest.raises(TypeError, match="error_table"):
         rpc.connect_rpc(error_table={"x": 1})  # type: ignore[dict-item]
     rpc.connect_rpc(timeout=math.inf)
+
+
+async def test_finished_calls_keep_no_answer() -> None:
+    # A call with a timeout stays in the client's deadline heap for a while after it
+    # ends: its answer must not (a large answer would be held for nothing).
+    async with rpc_pair(Handler(), timeout=30) as (_, client):
+        for n in range(20):
+            assert await client.call.echo(b"x" * (1000 + n)) == b"x" * (1000 + n)
+        with pytest.raises(ValueError, match="kept"):
+            await client.call.value_error("kept")
+        kept = [entry[2] for entry in client._deadlines._heap]
+        assert len(kept) == 21
+        assert all(p.value is None and p.error is None for p in kept)  # type: ignore[attr-defined]

@@ -4,10 +4,12 @@ persistent reader and polling."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import anyio
 import pytest
@@ -15,7 +17,7 @@ import zmq
 
 from anyzmq._backend import current_backend
 from anyzmq._errors import ServiceClosedError
-from anyzmq._socket import PumpState, SocketPump
+from anyzmq._socket import PumpState, SocketPump, _send_frames
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -336,3 +338,60 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
         pump.close()
         peer.close()
     assert [exc.errno for exc in caught] == [zmq.EFSM]
+
+
+class RecordingSocket:
+    """Stands in for a socket: records what ``_send_frames`` asks pyzmq to do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, bool]] = []  # (length, flags, copy)
+
+    def send(self, data: bytes, flags: int = 0, copy: bool = True) -> None:
+        self.calls.append((len(data), flags, copy))
+
+
+async def test_large_frames_are_lent_to_zeromq_and_small_ones_copied() -> None:
+    recorder = RecordingSocket()
+    threshold = zmq.COPY_THRESHOLD
+    sizes = [16, threshold - 1, threshold, 4 * threshold, 3, threshold]
+    _send_frames(cast("zmq.Socket[bytes]", recorder), [bytes(size) for size in sizes])
+    more, last = zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
+    assert recorder.calls == [
+        (16, more, True),
+        (threshold - 1, more, True),
+        (threshold, more, False),
+        (4 * threshold, more, False),
+        (3, more, True),
+        (threshold, last, False),
+    ]
+
+
+@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+async def test_large_frames_arrive_whole_after_the_sender_dropped_them(transport: str) -> None:
+    # Lent frames must stay alive (and unchanged) until ZeroMQ has sent them,
+    # whatever the sender does with its references after the send returned.
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    ours, peer = context.socket(zmq.PULL), context.socket(zmq.PUSH)
+    for sock in (ours, peer):
+        sock.setsockopt(zmq.LINGER, 0)
+    if transport == "tcp":
+        port = ours.bind_to_random_port("tcp://127.0.0.1")
+        peer.connect(f"tcp://127.0.0.1:{port}")
+    else:
+        address = f"inproc://pump-test-{next(_names)}"
+        ours.bind(address)
+        peer.connect(address)
+    threshold = zmq.COPY_THRESHOLD
+    sizes = [threshold - 1, threshold, 1 << 20, 8 << 20]
+    expected = [[b"head", os.urandom(size), b"%d" % size] for size in sizes]
+    expected.append([os.urandom(2 << 20), os.urandom(threshold)])
+    collector = Collector(len(expected))
+    try:
+        async with pumping(ours, collector), pumping(peer, None) as pump:
+            for message in expected:
+                await pump.send([bytes(frame) for frame in message])  # copies only we hold
+                gc.collect()
+            await collector.wait()
+    finally:
+        peer.close()
+    assert collector.messages == expected

@@ -165,9 +165,12 @@ class RPCClient(Service):
         finally:
             pending.waiting = False
             del self._pending[request_id]
-        if pending.error is not None:
-            raise pending.error
-        return pending.value
+        # The deadline heap may keep the finished call a while: not its answer.
+        value, error = pending.value, pending.error
+        pending.value = pending.error = None
+        if error is not None:
+            raise error
+        return value
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")

@@ -91,15 +91,36 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     return events
 
 
+#: Frames this long or longer are sent without a copy (pyzmq's own threshold,
+#: below which it copies even when asked not to).
+_ZERO_COPY_MIN: Final = zmq.COPY_THRESHOLD
+
+
 def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
     """``send_multipart(frames, NOBLOCK)`` without its per-call type checks and
     enum arithmetic, which are most of its cost. ZeroMQ queues all frames or none:
-    only the first can fail with ``zmq.Again``."""
+    only the first can fail with ``zmq.Again``.
+
+    Frames of at least :data:`_ZERO_COPY_MIN` bytes are lent to ZeroMQ rather than
+    copied: pyzmq holds a reference until ZeroMQ has written them, and a ``bytes``
+    cannot change meanwhile. Copying a large frame costs a fresh allocation of its
+    size as well as the copy, and fresh memory costs a page fault per 4 KiB (see
+    ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
+    pyzmq's bookkeeping for a lent buffer.
+    """
     send = sock.send
     last = len(frames) - 1
     for index in range(last):
-        send(frames[index], _MORE_NOBLOCK)
-    send(frames[last], _NOBLOCK)
+        frame = frames[index]
+        if len(frame) < _ZERO_COPY_MIN:
+            send(frame, _MORE_NOBLOCK)
+        else:
+            send(frame, _MORE_NOBLOCK, False)
+    frame = frames[last]
+    if len(frame) < _ZERO_COPY_MIN:
+        send(frame, _NOBLOCK)
+    else:
+        send(frame, _NOBLOCK, False)
 
 
 def _recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
