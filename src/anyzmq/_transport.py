@@ -96,7 +96,13 @@ class Transport:
         return frozenset(self._connections)
 
     def setsockopt(self, option: int, value: int | bytes | str) -> None:
-        """Set a ZeroMQ socket option (``zmq.SNDHWM``, ``zmq.LINGER``, ...)."""
+        """Set a ZeroMQ socket option (``zmq.SNDHWM``, ``zmq.LINGER``, ...).
+
+        ZeroMQ applies many options (the high-water marks, ``IMMEDIATE``, the CURVE
+        keys) only to binds and connections made after they are set: the endpoints
+        given as ``bind=`` or ``connect=`` were bound and connected on entering, so
+        set such options with the service's ``socket_options`` instead.
+        """
         with zmq_errors_as_oserror():
             if isinstance(value, str):
                 self._sock.setsockopt_string(option, value)
