@@ -24,10 +24,12 @@ def as_received(value: Any) -> Any:
     return value
 
 
-def raw_socket(kind: int, address: str) -> zmq.Socket[bytes]:
+def raw_socket(kind: int, address: str, *, rcvhwm: int | None = None) -> zmq.Socket[bytes]:
     """A plain pyzmq socket connected to ``address``, for speaking raw frames."""
     sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
+    if rcvhwm is not None:
+        sock.setsockopt(zmq.RCVHWM, rcvhwm)
     sock.setsockopt(zmq.RCVTIMEO, 10_000)
     sock.connect(address)
     return sock
@@ -88,3 +90,10 @@ async def rpc_pair(
     async with rpc.serve_rpc(handler, bind=LOOPBACK, **(server or {})) as srv:  # noqa: SIM117
         async with rpc.connect_rpc(connect=endpoint(srv), **client) as cli:
             yield srv, cli
+
+
+def request_header(request_id: int) -> bytes:
+    """A request header as an anyzmq or aiozmq client sends it."""
+    from anyzmq._wire import RequestIds
+
+    return RequestIds().header(request_id)

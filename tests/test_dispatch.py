@@ -17,7 +17,7 @@ import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
+from .support import LOOPBACK, Recorder, endpoint, raw_socket, request_header, rpc_pair
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -131,19 +131,13 @@ async def test_no_handler_starts_after_close() -> None:
         handler.server = server
         dealer = raw_socket(zmq.DEALER, endpoint(server))
         try:
-            header = rpc_request_header()
+            header = request_header(1)
             for name in (b"stop", *[b"work", b"async_work"] * 50):
                 dealer.send_multipart([header, name, b"\x90", b"\x80"])
             await server.wait_closed()
         finally:
             dealer.close()
     assert handler.after == 0
-
-
-def rpc_request_header(request_id: int = 1) -> bytes:
-    from anyzmq._wire import RequestIds
-
-    return RequestIds().header(request_id)
 
 
 async def test_sync_methods_can_use_cancel_scopes_and_know_their_task() -> None:

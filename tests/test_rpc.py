@@ -8,10 +8,11 @@ import math
 
 import anyio
 import pytest
+import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, endpoint, rpc_pair
+from .support import LOOPBACK, endpoint, raw_socket, request_header, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -478,3 +479,46 @@ async def test_finished_calls_keep_no_answer() -> None:
         kept = [entry[2] for entry in client._deadlines._heap]
         assert len(kept) == 21
         assert all(p.value is None and p.error is None for p in kept)  # type: ignore[attr-defined]
+
+
+async def test_answers_zeromq_refuses_are_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # With ROUTER_MANDATORY and a peer that does not read, ZeroMQ refuses answers
+    # once the queue is full: each must be counted and logged, never lost silently.
+    class Counting(rpc.AttrHandler):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @rpc.method
+        def count(self) -> int:
+            self.calls += 1
+            return self.calls
+
+    handler = Counting()
+    caplog.set_level(logging.WARNING, logger="anyzmq.rpc")
+    address = f"inproc://refused-answers-{id(handler)}"
+    options: rpc.SocketOptions = {zmq.ROUTER_MANDATORY: 1, zmq.SNDHWM: 1}
+    async with rpc.serve_rpc(handler, bind=address, socket_options=options) as server:
+        dealer = raw_socket(zmq.DEALER, address, rcvhwm=1)
+        try:
+            for n in range(200):
+                dealer.send_multipart([request_header(n + 1), b"count", b"\x90", b"\x80"])
+            with anyio.fail_after(30):
+                while handler.calls < 200:
+                    await anyio.lowlevel.checkpoint()
+            answered = 0
+            while dealer.poll(0):
+                dealer.recv_multipart()
+                answered += 1
+        finally:
+            dealer.close()
+        assert server.dropped_messages > 0
+        assert answered + server.dropped_messages == 200
+    assert any("could not be sent" in r.getMessage() for r in caplog.records)
+
+
+async def test_timeout_error_names_the_method_and_the_timeout() -> None:
+    async with rpc_pair(Handler(), timeout=30) as (_, client):
+        with pytest.raises(TimeoutError, match=r"no answer to 'forever' within 0\.2 s"):
+            await client.with_timeout(0.2).call.forever()
