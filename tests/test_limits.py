@@ -38,9 +38,11 @@ async def test_oversized_request_is_refused_and_others_are_served() -> None:
         client,
     ):
         assert await client.call.size(b"x" * 1000) == 1000
-        # ZeroMQ drops the connection instead: the call fails, it does not wait.
-        with pytest.raises(rpc.ConnectionLostError, match="max_message_size"):
-            await client.call.size(b"x" * 10_000)
+        # ZeroMQ drops the connection instead: the call fails when the client hears
+        # of it (under load ZeroMQ has been seen not to report the disconnection when
+        # the server drops it in the middle of the send: then the call times out).
+        with pytest.raises((rpc.ConnectionLostError, TimeoutError)):
+            await client.with_timeout(5).call.size(b"x" * 10_000)
         async with rpc.connect_rpc(connect=endpoint(server), timeout=30) as other:
             assert await other.call.ping() == "pong"
         # The client recovers on its own.
