@@ -20,7 +20,7 @@ costs about a tenth of that, and both are cancellable checkpoints like any other
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol, final
 
 import anyio
@@ -161,64 +161,15 @@ class _LoopReadiness:
             self._probe()
 
 
-@final
 class _PollReadiness:
-    """:func:`anyio.wait_readable` in a cancel scope that :meth:`wake` cancels."""
+    """A one-shot wait for the FD in a cancel scope that :meth:`wake` cancels
+    (anyio's portable ones here; trio's own in :class:`_TrioReadiness`)."""
 
     __slots__ = ("_fd", "_pending", "_probe", "_scope")
 
-    def __init__(self, fd: int, probe: Callable[[], None]) -> None:
-        self._fd = fd
-        self._probe = probe
-        self._scope: anyio.CancelScope | None = None
-        self._pending = True
-
-    def wait(self) -> Awaitable[None]:
-        return self._wait()
-
-    async def _wait(self) -> None:
-        if self._pending:
-            self._pending = False
-            return
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                await anyio.wait_readable(self._fd)
-            except anyio.ClosedResourceError:
-                pass  # the pump was closed: it sees that itself
-            finally:
-                self._scope = None
-
-    def wake(self) -> None:
-        if self._scope is not None:
-            self._scope.cancel()
-        else:
-            self._pending = True
-
-    def check_soon(self) -> None:
-        self._probe()
-
-    def close(self) -> None:
-        pass  # the pump's close() notifies anyio before closing the FD
-
-
-@final
-class _TrioReadiness:
-    """As :class:`_PollReadiness`, with trio's own cancel scope and wait (a third
-    of the cost of anyio's portable ones, paid on every wait)."""
-
-    __slots__ = ("_fd", "_pending", "_probe", "_scope")
-
-    # trio's functions, bound once by the first trio backend (trio is optional).
-    _new_scope: Callable[[], Any]
-    _wait_readable: Callable[[int], Coroutine[Any, Any, None]]
-    _closed_error: type[BaseException]
-
-    @classmethod
-    def bind(cls, trio: Any) -> None:
-        cls._new_scope = staticmethod(trio.CancelScope)
-        cls._wait_readable = staticmethod(trio.lowlevel.wait_readable)
-        cls._closed_error = trio.ClosedResourceError
+    _new_scope: Callable[[], Any] = anyio.CancelScope
+    _wait_readable: Callable[[int], Awaitable[None]] = staticmethod(anyio.wait_readable)
+    _closed_error: type[BaseException] = anyio.ClosedResourceError
 
     def __init__(self, fd: int, probe: Callable[[], None]) -> None:
         self._fd = fd
@@ -256,7 +207,22 @@ class _TrioReadiness:
         self._probe()
 
     def close(self) -> None:
-        pass  # the pump's close() notifies trio before closing the FD
+        pass  # the pump's close() notifies the event loop before closing the FD
+
+
+@final
+class _TrioReadiness(_PollReadiness):
+    """With trio's own cancel scope and wait: a third of the cost of anyio's
+    portable ones, paid on every wait."""
+
+    __slots__ = ()
+
+    @classmethod
+    def bind(cls, trio: Any) -> None:
+        """Take trio's functions (once, from the first trio backend: trio is optional)."""
+        cls._new_scope = trio.CancelScope
+        cls._wait_readable = staticmethod(trio.lowlevel.wait_readable)
+        cls._closed_error = trio.ClosedResourceError
 
 
 @final
