@@ -111,6 +111,8 @@ class RPCClient(Service):
 
         The call raises what the remote method raised (translated, see the guide),
         :class:`TimeoutError` when the client's timeout passes first,
+        :class:`ConnectionLostError` when the client's only connection is lost
+        before the answer comes (the call may or may not have run),
         :class:`ServiceClosedError` when the client is or gets closed, and
         ``TypeError`` when an argument cannot be serialized (nothing is sent then).
         """
