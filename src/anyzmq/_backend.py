@@ -6,12 +6,15 @@ This is the one module that looks past anyio, for speed and memory where anyio's
 portable primitives cost too much on the hot path:
 
 - On asyncio (and uvloop), the pump keeps one reader registration on the loop for
-  as long as it runs; the loop's callback only wakes the pump task, which does all
-  the receiving. anyio's one-shot :func:`anyio.wait_readable` would cost two
-  ``epoll_ctl`` calls per wait. A call waits on a bare future.
-- On trio, the pump waits with :func:`anyio.wait_readable` inside a cancel scope
-  that a wake-up cancels; a call waits as a parked task. Loops without
-  ``add_reader`` (Windows' proactor) get the same portable readiness.
+  as long as it runs. The loop's callback only reads ``EVENTS`` and wakes the pump
+  task when there is input (the FD signals about twice per message, often with
+  nothing to receive); the pump task does all the receiving. anyio's one-shot
+  :func:`anyio.wait_readable` would cost two ``epoll_ctl`` calls per wait. A call
+  waits on a bare future.
+- On trio, the pump waits with trio's own ``wait_readable`` inside a cancel scope
+  that a wake-up cancels, and looks at ``EVENTS`` before it returns to the pump; a
+  call waits as a parked task. Loops without ``add_reader`` (Windows' proactor) get
+  the same readiness with anyio's portable primitives.
 
 An ``anyio.Event`` per call costs over 2 KiB on asyncio; a future or a parked task
 costs about a tenth of that, and both are cancellable checkpoints like any other.
