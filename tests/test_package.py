@@ -51,3 +51,11 @@ def test_runtime_dependencies() -> None:
         if "extra ==" not in requirement
     }
     assert runtime == {"anyio", "msgpack", "pyzmq"}
+
+
+def test_license_text_is_shipped() -> None:
+    files = distribution("anyzmq").files or []
+    if not any(file.name == "LICENSE" for file in files) and not (ROOT / "LICENSE").is_file():
+        pytest.fail("no LICENSE in the distribution or beside it")
+    if os.environ.get("ANYZMQ_TEST_INSTALLED") == "1":
+        assert any(file.name == "LICENSE" for file in files), "the wheel ships no LICENSE"
