@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import zmq
+
+from anyzmq._context import shared_context
 
 _ALL: dict[str, Any] = {
     "asyncio": pytest.param(("asyncio", {}), id="asyncio"),
@@ -41,7 +42,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(autouse=True)
 def _no_socket_leaks() -> Iterator[None]:
     """Every socket a test opens is closed by the end of the test."""
-    sockets = getattr(zmq.Context.instance(), "_sockets", None)  # pyzmq's weak set
+    sockets = getattr(shared_context(), "_sockets", None)  # pyzmq's weak set
     if sockets is None:
         yield
         return

@@ -11,6 +11,7 @@ import anyio
 import zmq
 
 from anyzmq import rpc
+from anyzmq._context import shared_context
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
@@ -26,7 +27,7 @@ def as_received(value: Any) -> Any:
 
 def raw_socket(kind: int, address: str, *, rcvhwm: int | None = None) -> zmq.Socket[bytes]:
     """A plain pyzmq socket connected to ``address``, for speaking raw frames."""
-    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
+    sock: zmq.Socket[bytes] = shared_context().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     if rcvhwm is not None:
         sock.setsockopt(zmq.RCVHWM, rcvhwm)

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from anyzmq import rpc
+from anyzmq._context import shared_context
 from anyzmq._wire import reply_header
 
 from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
@@ -137,7 +138,7 @@ async def test_pipeline_server_survives_garbage(frames: list[bytes]) -> None:
 async def test_pubsub_server_survives_garbage() -> None:
     handler = Recorder()
     async with rpc.serve_pubsub(handler, bind=LOOPBACK, subscribe="") as server:
-        raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+        raw: zmq.Socket[bytes] = shared_context().socket(zmq.PUB)
         raw.setsockopt(zmq.LINGER, 0)
         raw.connect(endpoint(server))
         try:
@@ -161,7 +162,7 @@ async def answer_one_call(
 ) -> object:
     """Make one call, answer it from a raw ROUTER with ``replies(identity, request_id)``
     and return what the call returned or raised."""
-    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+    router: zmq.Socket[bytes] = shared_context().socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     router.setsockopt(zmq.RCVTIMEO, 5000)
     router.connect(endpoint(client))

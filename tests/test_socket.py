@@ -16,6 +16,7 @@ import pytest
 import zmq
 
 from anyzmq._backend import current_backend
+from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import PumpState, SocketPump, _send_frames
 
@@ -27,7 +28,7 @@ _names = itertools.count()
 def socket_pair(
     kind_a: int, kind_b: int, *, hwm: int | None = None
 ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = shared_context()
     a, b = context.socket(kind_a), context.socket(kind_b)
     for sock in (a, b):
         sock.setsockopt(zmq.LINGER, 0)
@@ -192,7 +193,7 @@ async def test_concurrent_multipart_sends_stay_whole() -> None:
 
 
 async def test_close_wakes_blocked_sender() -> None:
-    ours: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
+    ours: zmq.Socket[bytes] = shared_context().socket(zmq.PUSH)
     ours.bind(f"inproc://pump-test-nobody-{next(_names)}")  # no peer: sends block
     pump = SocketPump(ours, current_backend())
     async with anyio.create_task_group() as tg:
@@ -370,7 +371,7 @@ async def test_large_frames_are_lent_to_zeromq_and_small_ones_copied() -> None:
 async def test_large_frames_arrive_whole_after_the_sender_dropped_them(transport: str) -> None:
     # Lent frames must stay alive (and unchanged) until ZeroMQ has sent them,
     # whatever the sender does with its references after the send returned.
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = shared_context()
     ours, peer = context.socket(zmq.PULL), context.socket(zmq.PUSH)
     for sock in (ours, peer):
         sock.setsockopt(zmq.LINGER, 0)

@@ -12,6 +12,7 @@ import zmq
 
 from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
+from ._context import shared_context
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
@@ -140,7 +141,7 @@ class Service:
         if self._state != _NEW:
             raise RuntimeError("a service can be entered only once")
         backend = current_backend()
-        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(self._socket_type)
+        sock: zmq.Socket[bytes] = shared_context().socket(self._socket_type)
         try:
             sock.setsockopt(zmq.LINGER, 0)
             if self._receives:
