@@ -8,6 +8,7 @@ from anyzmq import rpc
 EXPECTED = {
     "AbstractHandler",
     "AttrHandler",
+    "CallInfo",
     "ConnectionLostError",
     "Error",
     "ErrorTable",
@@ -33,6 +34,7 @@ EXPECTED = {
     "connect_pipeline",
     "connect_pubsub",
     "connect_rpc",
+    "current_call",
     "logger",
     "method",
     "serve_pipeline",

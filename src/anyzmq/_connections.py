@@ -26,20 +26,27 @@ from ._socket import SocketPump
 __all__ = ["ConnectionWatcher"]
 
 _DISCONNECTED: Final = int(zmq.EVENT_DISCONNECTED)
+_UP: Final = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 
 
 @final
 class ConnectionWatcher:
-    """Reports the connections of ``sock`` that are lost, by endpoint."""
+    """Reports, by endpoint, each connection of ``sock`` that comes up (its
+    handshake succeeded) and each that is lost."""
 
-    __slots__ = ("_backend", "_on_lost", "_sock")
+    __slots__ = ("_backend", "_on_lost", "_on_up", "_sock")
 
     def __init__(
-        self, sock: zmq.Socket[bytes], backend: Backend, on_lost: Callable[[str], None]
+        self,
+        sock: zmq.Socket[bytes],
+        backend: Backend,
+        on_lost: Callable[[str], None],
+        on_up: Callable[[str], None] | None = None,
     ) -> None:
         self._sock = sock
         self._backend = backend
         self._on_lost = on_lost
+        self._on_up = on_up
 
     async def run(self) -> None:
         """Watch until cancelled; the monitor socket is closed however this ends.
@@ -48,7 +55,9 @@ class ConnectionWatcher:
             OSError: ZeroMQ refused to monitor the socket.
         """
         try:
-            monitor: zmq.Socket[bytes] = self._sock.get_monitor_socket(_DISCONNECTED)
+            monitor: zmq.Socket[bytes] = self._sock.get_monitor_socket(
+                _DISCONNECTED if self._on_up is None else _DISCONNECTED | _UP
+            )
         except zmq.ZMQError as exc:
             raise OSError(exc.errno, exc.strerror) from exc
         pump = SocketPump(monitor, self._backend)
@@ -64,5 +73,8 @@ class ConnectionWatcher:
             event = parse_monitor_message(frames)
         except Exception:  # not a monitor event: cannot come from libzmq
             return
+        endpoint = event["endpoint"].decode("utf-8", "replace")
         if event["event"] == _DISCONNECTED:
-            self._on_lost(event["endpoint"].decode("utf-8", "replace"))
+            self._on_lost(endpoint)
+        elif event["event"] == _UP and self._on_up is not None:
+            self._on_up(endpoint)

@@ -3,6 +3,8 @@
 ``from anyzmq import rpc`` gives the whole public API.
 """
 
+from ._calls import CallInfo as CallInfo
+from ._calls import current_call as current_call
 from ._codec import TranslationTable as TranslationTable
 from ._codec import Translator as Translator
 from ._error_table import ErrorTable as ErrorTable
@@ -39,6 +41,7 @@ from ._transport import Transport as Transport
 __all__ = [
     "AbstractHandler",
     "AttrHandler",
+    "CallInfo",
     "ConnectionLostError",
     "Error",
     "ErrorTable",
@@ -64,6 +67,7 @@ __all__ = [
     "connect_pipeline",
     "connect_pubsub",
     "connect_rpc",
+    "current_call",
     "logger",
     "method",
     "serve_pipeline",
