@@ -6,8 +6,9 @@ import anyio
 import pytest
 
 from anyzmq import rpc
+from anyzmq._server import MIN_QUEUED_CALLS
 
-from .support import LOOPBACK, endpoint, rpc_pair
+from .support import LOOPBACK, endpoint, rpc_pair, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -82,15 +83,32 @@ async def test_concurrent_calls_beyond_the_limit_wait() -> None:
             with anyio.fail_after(5):
                 while handler.entered < 2:
                     await anyio.lowlevel.checkpoint()
-            # The server stopped reading: not even a synchronous call gets in.
-            with pytest.raises(TimeoutError):
-                await client.with_timeout(0.1).call.ping()
+            # The others wait in the server's queue; it reads on, so a synchronous
+            # call still gets in.
+            await wait_until(lambda: server.queued_calls == 3)
+            assert await client.call.ping() == "pong"
             assert server.running_calls == 2
             assert handler.entered == 2
             handler.gate.set()
         assert sorted(results) == [0, 1, 2, 3, 4]
         assert await client.call.ping() == "pong"
         assert server.running_calls == 0
+
+
+async def test_a_full_queue_stops_the_server_reading() -> None:
+    handler = Gated()
+    async with rpc_pair(handler, server={"max_concurrent_calls": 1}) as (server, client):
+        async with anyio.create_task_group() as tg:
+            for n in range(1 + MIN_QUEUED_CALLS):
+                tg.start_soon(client.call.wait, n)
+            await wait_until(lambda: server.queued_calls == MIN_QUEUED_CALLS)
+            # Not even a synchronous call gets in now: it waits in ZeroMQ's queue.
+            with pytest.raises(TimeoutError):
+                await client.with_timeout(0.1).call.ping()
+            assert server.running_calls == 1
+            handler.gate.set()
+        assert await client.call.ping() == "pong"
+        assert server.queued_calls == 0
 
 
 async def test_no_limit() -> None:

@@ -34,7 +34,7 @@ class ConnectionWatcher:
     """Reports, by endpoint, each connection of ``sock`` that comes up (its
     handshake succeeded) and each that is lost."""
 
-    __slots__ = ("_backend", "_on_lost", "_on_up", "_sock")
+    __slots__ = ("_backend", "_monitor", "_on_lost", "_on_up", "_sock")
 
     def __init__(
         self,
@@ -43,30 +43,37 @@ class ConnectionWatcher:
         on_lost: Callable[[str], None],
         on_up: Callable[[str], None] | None = None,
     ) -> None:
-        self._sock = sock
-        self._backend = backend
-        self._on_lost = on_lost
-        self._on_up = on_up
-
-    async def run(self) -> None:
-        """Watch until cancelled; the monitor socket is closed however this ends.
+        """Start monitoring ``sock`` now (make it before connecting: events that
+        happen before the monitor exists are never reported).
 
         Raises:
             OSError: ZeroMQ refused to monitor the socket.
         """
+        self._sock = sock
+        self._backend = backend
+        self._on_lost = on_lost
+        self._on_up = on_up
         try:
-            monitor: zmq.Socket[bytes] = self._sock.get_monitor_socket(
-                _DISCONNECTED if self._on_up is None else _DISCONNECTED | _UP
+            self._monitor: zmq.Socket[bytes] = sock.get_monitor_socket(
+                _DISCONNECTED if on_up is None else _DISCONNECTED | _UP
             )
         except zmq.ZMQError as exc:
             raise OSError(exc.errno, exc.strerror) from exc
-        pump = SocketPump(monitor, self._backend)
+
+    async def run(self) -> None:
+        """Report events until cancelled; the monitor is closed however this ends."""
+        pump = SocketPump(self._monitor, self._backend)
         try:
             await pump.run(self._on_event)
         finally:
-            if not self._sock.closed:
-                self._sock.disable_monitor()
+            self.close()
             pump.close()
+
+    def close(self) -> None:
+        """Stop monitoring (for a watcher whose :meth:`run` never started)."""
+        if not self._sock.closed:
+            self._sock.disable_monitor()
+        self._monitor.close(linger=0)
 
     def _on_event(self, frames: list[bytes]) -> None:
         try:

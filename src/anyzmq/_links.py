@@ -18,6 +18,7 @@ from typing import Final, Protocol, final
 import anyio
 import zmq
 
+from ._connections import ConnectionWatcher
 from ._socket import SocketPump
 from ._transport import Transport, set_option
 
@@ -43,6 +44,7 @@ class Link:
     """
 
     __slots__ = (
+        "cancelling",
         "deferred",
         "endpoint",
         "peer",
@@ -51,6 +53,7 @@ class Link:
         "scope",
         "settling",
         "watch_scope",
+        "watcher",
     )
 
     def __init__(self, pump: SocketPump, endpoint: str | None) -> None:
@@ -62,8 +65,10 @@ class Link:
         # Set from a loss until the client knows whether ZeroMQ still delivers
         # over this link (what is sent meanwhile could fall into a dead queue).
         self.settling: anyio.Event | None = None
+        self.cancelling = False  # cancels were sent on closing: linger for them
         self.scope = anyio.CancelScope()  # of the task that pumps the socket
         self.watch_scope = anyio.CancelScope()  # of the task that watches its connections
+        self.watcher: ConnectionWatcher | None = None
 
     @property
     def cancels(self) -> bool:

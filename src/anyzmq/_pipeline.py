@@ -13,7 +13,7 @@ from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -66,11 +66,15 @@ def connect_pipeline(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
     a pipeline never carries exceptions back.
+
+    ``heartbeat`` is as for :func:`connect_rpc`: ZeroMQ drops a connection whose
+    peer answers none of four heartbeats, and stops sending to it.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -82,6 +86,7 @@ def connect_pipeline(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )
 
 
@@ -98,6 +103,7 @@ def serve_pipeline(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -120,4 +126,5 @@ def serve_pipeline(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )

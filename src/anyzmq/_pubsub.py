@@ -14,7 +14,7 @@ from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -113,10 +113,14 @@ def connect_pubsub(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused.
+
+    ``heartbeat`` is as for :func:`connect_rpc`: ZeroMQ drops a connection whose
+    peer answers none of four heartbeats, and stops sending to it.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -128,6 +132,7 @@ def connect_pubsub(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )
 
 
@@ -145,6 +150,7 @@ def serve_pubsub(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -169,4 +175,5 @@ def serve_pubsub(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )

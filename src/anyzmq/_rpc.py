@@ -43,6 +43,13 @@ class _ClientDefault(enum.Enum):
 _CLIENT_DEFAULT: Final = _ClientDefault.TIMEOUT
 _NO_TIMEOUT: Final = nullcontext()
 
+#: Milliseconds a closing client's socket may take to deliver the cancels of its
+#: pending calls (ZeroMQ does this in the background: closing does not wait).
+_CANCEL_LINGER_MS: Final = 1000
+
+#: Messages a closing link reads at most to learn what its server is.
+_MAX_READ_ON_CLOSING: Final = 1000
+
 
 @final
 class _Pending:
@@ -129,6 +136,7 @@ class RPCClient(Service):
         self._links = Links()
         self._by_endpoint: dict[str, Link] = {}
         self._bound_link: Link | None = None
+        self._main_watcher: ConnectionWatcher | None = None
         self._later_options: list[tuple[int, int | bytes | str]] = []
         self._reconnecting: set[str] = set()
         self._drops = RateLimitedWarning("RPCClient dropped a message")
@@ -254,13 +262,43 @@ class RPCClient(Service):
         deferred, link.deferred = link.deferred, []
         if kind is PeerKind.ANYZMQ:
             for request_id in deferred:
-                if request_id not in self._pending:
+                if request_id not in self._pending or not self._is_open:
                     self._send_cancel(link, request_id)
+                    link.cancelling = not self._is_open
+
+    def _learn_peer_on_closing(self, link: Link) -> None:
+        """Read what already arrived on a closing link (by its own pump task, the
+        socket's owner, as it ends) to learn whether its server takes cancels: the
+        server greets at once, but the client may close before reading it."""
+        sock = link.pump.socket
+        for _ in range(_MAX_READ_ON_CLOSING):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.ZMQError:
+                return  # nothing more has arrived (or the socket is gone)
+            if frames and (frames[0] == _wire.HELLO or frames[0] == _wire.REPLY_MARK):
+                self._peer_is(link, PeerKind.ANYZMQ)
+                return
+            if frames and _wire.budget_of(frames[0]) is not None:
+                self._peer_is(link, PeerKind.AIOZMQ)
+                return
 
     # The sockets.
 
     def _make_transport(self, sock: zmq.Socket[bytes]) -> Transport:
+        assert self._backend is not None
+        self._main_watcher = ConnectionWatcher(
+            sock, self._backend, self._bound_connection_lost, self._bound_connection_up
+        )
         return LinkTransport(sock, self)
+
+    def _bound_connection_up(self, endpoint: str) -> None:
+        assert self._bound_link is not None
+        self._connection_up(self._bound_link, endpoint)
+
+    def _bound_connection_lost(self, endpoint: str) -> None:
+        assert self._bound_link is not None
+        self._connection_lost(self._bound_link, endpoint)
 
     def _connect_link(self, endpoint: str) -> None:
         assert self._backend is not None
@@ -268,12 +306,22 @@ class RPCClient(Service):
         try:
             for option, value in self._later_options:
                 set_option(sock, option, value)
-            with zmq_errors_as_oserror():
-                sock.connect(endpoint)
+            link = Link(SocketPump(sock, self._backend), endpoint)
+            link.watcher = ConnectionWatcher(
+                sock,
+                self._backend,
+                partial(self._connection_lost, link),
+                partial(self._connection_up, link),
+            )
+            try:
+                with zmq_errors_as_oserror():
+                    sock.connect(endpoint)
+            except BaseException:
+                link.watcher.close()
+                raise
         except BaseException:
             sock.close(linger=0)
             raise
-        link = Link(SocketPump(sock, self._backend), endpoint)
         self._by_endpoint[endpoint] = link
         self._links.add(link)
         if self._handlers is not None:
@@ -309,19 +357,13 @@ class RPCClient(Service):
             self._links.remove(self._bound_link)
 
     def _start_link(self, task_group: anyio.abc.TaskGroup, link: Link) -> None:
-        assert self._backend is not None
-        watcher = ConnectionWatcher(
-            link.pump.socket,
-            self._backend,
-            partial(self._connection_lost, link),
-            partial(self._connection_up, link),
-        )
-        task_group.start_soon(self._watch, link, watcher, name=f"connections of {link!r}")
+        task_group.start_soon(self._watch, link, name=f"connections of {link!r}")
         task_group.start_soon(self._pump_link, link, name=f"anyzmq pump of {link!r}")
 
-    async def _watch(self, link: Link, watcher: ConnectionWatcher) -> None:
+    async def _watch(self, link: Link) -> None:
+        assert link.watcher is not None
         with link.watch_scope:
-            await watcher.run()
+            await link.watcher.run()
 
     async def _pump_link(self, link: Link) -> None:
         """Pump one connected endpoint's socket; the socket is closed however this ends."""
@@ -330,8 +372,13 @@ class RPCClient(Service):
                 await link.pump.run(partial(self._on_link_message, link))
         finally:
             link.watch_scope.cancel()
+            if link.deferred and link.peer is PeerKind.UNKNOWN and not self._is_open:
+                self._learn_peer_on_closing(link)
+            linger: int = link.pump.socket.getsockopt(zmq.LINGER)  # type: ignore[assignment]
+            if link.cancelling and 0 <= linger < _CANCEL_LINGER_MS:
+                linger = _CANCEL_LINGER_MS  # let the cancels sent on closing leave
             with zmq_errors_as_oserror():
-                link.pump.close(linger=link.pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
+                link.pump.close(linger=linger)
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
@@ -339,13 +386,8 @@ class RPCClient(Service):
         assert self._backend is not None
         bound = self._bound_link or self._main_link(self._pump)
         self._bindings_changed()
-        watcher = ConnectionWatcher(
-            self._pump.socket,
-            self._backend,
-            partial(self._connection_lost, bound),
-            partial(self._connection_up, bound),
-        )
-        task_group.start_soon(watcher.run, name=f"connections of {self!r}")
+        assert self._main_watcher is not None
+        task_group.start_soon(self._main_watcher.run, name=f"connections of {bound!r}")
         for link in list(self._by_endpoint.values()):
             self._start_link(task_group, link)
 
@@ -472,8 +514,13 @@ class RPCClient(Service):
         # Tell the servers that listen which calls nobody waits for any more.
         for request_id, pending in self._pending.items():
             link = pending.link
-            if pending.sent and not pending.done and link.cancels and link.peer is PeerKind.ANYZMQ:
+            if not pending.sent or pending.done or not link.cancels:
+                continue
+            if link.peer is PeerKind.ANYZMQ:
                 self._send_cancel(link, request_id)
+                link.cancelling = True
+            elif link.peer is PeerKind.UNKNOWN:
+                link.defer_cancel(request_id)  # see _learn_peer_on_closing
 
     def _on_closed(self) -> None:
         for pending in self._pending.values():
@@ -481,8 +528,13 @@ class RPCClient(Service):
                 pending.resolve(
                     None, ServiceClosedError("the client closed before the answer came")
                 )
+        # Entering failed before the tasks that own these sockets started:
+        if self._main_watcher is not None and self._handlers is None:
+            self._main_watcher.close()
         for link in self._by_endpoint.values():
-            if not link.pump.socket.closed:  # entering failed before its task started
+            if not link.pump.socket.closed:
+                if link.watcher is not None:
+                    link.watcher.close()
                 link.pump.socket.close(linger=0)
 
 
@@ -645,6 +697,7 @@ def connect_rpc(
     translation_table: TranslationTable | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -658,6 +711,10 @@ def connect_rpc(
             of a server that sends a larger one. None: no limit.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        heartbeat: seconds between ZMTP heartbeats on each connection; a peer
+            that answers none for four of them (8 s by default) is taken as gone,
+            and the calls that went to it fail with :class:`ConnectionLostError`.
+            None: no heartbeats (a dead or frozen peer is then never noticed).
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -671,6 +728,7 @@ def connect_rpc(
         translation_table=translation_table,
         max_message_size=max_message_size,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )
 
 
@@ -687,6 +745,7 @@ def serve_rpc(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    heartbeat: float | None = DEFAULT_HEARTBEAT,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -709,6 +768,9 @@ def serve_rpc(
             blocking method stalls every caller). None: on the event loop.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        heartbeat: seconds between ZMTP heartbeats on each connection; ZeroMQ
+            drops the connection of a client that answers none for four of them.
+            None: no heartbeats.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -726,4 +788,5 @@ def serve_rpc(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        heartbeat=heartbeat,
     )

@@ -31,7 +31,7 @@ from ._errors import NotFoundError, ParameterError
 from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -58,6 +58,9 @@ def _check_exclude(exclude: Iterable[type[BaseException]]) -> tuple[type[BaseExc
 
 #: Default ``max_concurrent_calls``: method calls running at once.
 DEFAULT_MAX_CONCURRENT_CALLS: Final = 1000
+
+#: Calls a server lets wait for a free slot, at least (else ``max_concurrent_calls``).
+MIN_QUEUED_CALLS: Final = 64
 
 
 def _check_positive(what: str, value: int | None) -> int | None:
@@ -155,6 +158,7 @@ class ServerBase(Service):
         max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
         sync_handler_threads: int | None = None,
         socket_options: SocketOptions | None = None,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
@@ -164,6 +168,7 @@ class ServerBase(Service):
             translation_table=translation_table,
             max_message_size=max_message_size,
             socket_options=socket_options,
+            heartbeat=heartbeat,
         )
         self._max_calls = _check_positive("max_concurrent_calls", max_concurrent_calls)
         self._threads = _check_positive("sync_handler_threads", sync_handler_threads)
@@ -178,6 +183,7 @@ class ServerBase(Service):
         self._abandoned = 0
         self._calls: dict[Hashable, _Call] = {}  # cancellable calls, running or waiting
         self._waiting: deque[_Call] = deque()  # behind max_concurrent_calls
+        self._queue_limit = max(self._max_calls or 0, MIN_QUEUED_CALLS)
         self._cancelled: type[BaseException] = BaseException  # set on entering
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -186,6 +192,16 @@ class ServerBase(Service):
         """How many method calls are running now as tasks (asynchronous methods,
         and synchronous ones when ``sync_handler_threads`` is set)."""
         return self._running
+
+    @property
+    def queued_calls(self) -> int:
+        """How many calls wait for one of the ``max_concurrent_calls`` to end.
+
+        The server reads on while calls wait (so it sees their cancels, and their
+        deadlines count from when they were read), up to ``max_concurrent_calls``
+        waiting calls (at least 64); then it stops reading until one starts.
+        """
+        return len(self._waiting)
 
     @property
     def abandoned_calls(self) -> int:
@@ -284,7 +300,7 @@ class ServerBase(Service):
             self._launch(call)
             return
         self._waiting.append(call)
-        if len(self._waiting) >= self._max_calls:
+        if len(self._waiting) >= self._queue_limit:
             self._check_open().pause_reading()  # backpressure until one finishes
 
     def _launch(self, call: _Call) -> None:
@@ -317,7 +333,7 @@ class ServerBase(Service):
                 self._count_abandoned(call.name, "its caller's deadline passed while it waited")
                 continue
             self._launch(call)
-        if self._max_calls is not None and len(waiting) < self._max_calls:
+        if len(waiting) < self._queue_limit:
             pump = self._pump
             if pump is not None:
                 pump.resume_reading()
