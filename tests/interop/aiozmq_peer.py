@@ -10,6 +10,7 @@ and exit; the pub-sub client publishes probes until it reads a line on stdin.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,11 @@ class RPCHandler(rpc.AttrHandler):
         raise ValueError("from aiozmq", 42)
 
     @rpc.method
+    async def sleep(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    @rpc.method
     def fail_custom(self) -> None:
         raise KeyError("custom", 1)
 
@@ -85,9 +91,19 @@ async def wait_for_stdin_close() -> None:
     await loop.run_in_executor(None, sys.stdin.read)
 
 
+class SayRecords(logging.Handler):
+    """Prints every log record as a ``log: ...`` line (the tests want none)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(f"log: {record.levelname} {record.getMessage()[:200]}")
+
+
 async def serve(mode: str) -> None:
     if mode == "rpc-server":
         server = await rpc.serve_rpc(RPCHandler(), bind="tcp://127.0.0.1:*")
+    elif mode == "watched-rpc-server":  # logs whatever goes wrong, on stdout
+        logging.getLogger().addHandler(SayRecords(logging.WARNING))
+        server = await rpc.serve_rpc(RPCHandler(), bind="tcp://127.0.0.1:*", log_exceptions=True)
     elif mode == "tagging-server":
         server = await rpc.serve_rpc(
             TaggingHandler(), bind="tcp://127.0.0.1:*", translation_table=TAGGING_TABLE

@@ -49,6 +49,19 @@ class Peer:
             lines.append(line)
         return lines
 
+    async def rest(self) -> list[str]:
+        """Close the peer's stdin (servers stop then) and return what it printed
+        until it exited."""
+        assert self.process.stdin is not None
+        await self.process.stdin.aclose()
+        lines = []
+        with anyio.fail_after(30):
+            while True:
+                try:
+                    lines.append((await self._stdout.receive_until(b"\n", 1 << 20)).decode())
+                except (anyio.EndOfStream, anyio.IncompleteRead):
+                    return lines
+
     async def tell(self, text: str) -> None:
         assert self.process.stdin is not None
         await self.process.stdin.send(text.encode())
@@ -248,3 +261,31 @@ async def test_aiozmq_pubsub_client_to_anyzmq_server() -> None:
         await peer.tell("go\n")
         calls = await recorder.wait_done()
     assert calls == expected_records(("record", ("from bytes topic",), {}))
+
+
+async def test_calls_abandoned_against_an_aiozmq_server_leave_it_undisturbed() -> None:
+    async with aiozmq_peer("watched-rpc-server") as peer:
+        async with rpc.connect_rpc(connect=await peer.line()) as client:
+            for _ in range(3):
+                with anyio.move_on_after(0.05) as scope:  # the first, before any answer
+                    await client.call.sleep(0.5)
+                assert scope.cancelled_caught
+                with pytest.raises(TimeoutError):
+                    await client.with_timeout(0.05).call.sleep(0.5)
+            assert await client.call.add(1, b=2) == 3
+            assert await client.call.echo("still here") == "still here"
+            # aiozmq runs abandoned calls to their end (and logs errors if it is
+            # closed before): this one ends after all of them.
+            assert await client.call.sleep(0.6) == 0.6
+            assert client.pending_calls == 0
+        # No cancel (nor anything else it cannot read) ever reached it.
+        assert await peer.rest() == []
+
+
+async def test_long_calls_to_an_aiozmq_server_are_not_taken_for_lost() -> None:
+    async with (
+        aiozmq_peer("watched-rpc-server") as peer,
+        rpc.connect_rpc(connect=await peer.line(), heartbeat=0.25) as client,
+    ):
+        # Two heartbeat timeouts (1 s each) pass while the aiozmq server works.
+        assert await client.call.sleep(2.0) == 2.0
