@@ -60,6 +60,8 @@ PROJECTS: dict[str, tuple[str, str, dict[tuple[str, str], str]]] = {
             ("py:function", "anyio.run"): "api.html",
             ("py:function", "anyio.fail_after"): "api.html",
             ("py:function", "anyio.move_on_after"): "api.html",
+            ("py:function", "anyio.current_time"): "api.html",
+            ("py:function", "anyio.current_effective_deadline"): "api.html",
             ("py:class", "anyio.CancelScope"): "api.html",
             ("py:function", "anyio.get_cancelled_exc_class"): "api.html",
         },

@@ -12,6 +12,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 EXPECTED = {
     "request_reply.py": ["remote(1, 2) = 3"],
+    "deadlines.py": [
+        "inside fail_after(30), the handler saw the deadline: at most 30 s left",
+        "the caller gave up after 0.2 s, and the server cancelled slow_job",
+    ],
     "pipeline.py": ["server got remote(1)", "server got remote(3)"],
     "pubsub.py": ["subscriber got remote(1)"],
     "custom_translator.py": ["remote(Point(1, 2)) = Point(1, 2)"],

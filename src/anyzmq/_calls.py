@@ -15,15 +15,12 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class CallInfo:
-    """The call a handler is running, from :func:`current_call`.
-
-    Attributes:
-        name: the dotted method name, as the caller sent it.
-        deadline: when the call must end, on :func:`anyio.current_time`'s clock:
-            the earlier of the caller's deadline (sent with the request by anyzmq
-            clients) and the server's ``timeout``; ``math.inf`` when there is none.
-        peer_key: the caller's CURVE public key (Z85) on a CURVE server, else None.
-    """
+    """The call a handler is running, from :func:`current_call`: its ``name`` (the
+    dotted method name, as the caller sent it); its ``deadline``, on
+    :func:`anyio.current_time`'s clock (the earlier of the caller's deadline, sent
+    with the request by anyzmq clients, and the server's ``timeout``; ``math.inf``
+    when there is none); and ``peer_key``, the caller's CURVE public key (Z85) on a
+    CURVE server, else None."""
 
     name: str
     deadline: float = math.inf
