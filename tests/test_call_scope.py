@@ -234,3 +234,23 @@ async def test_cancel_of_a_queued_call_is_seen_while_it_waits() -> None:
             handler.release.set()
         assert handler.started == 1
         assert server.running_calls == 0
+
+
+async def test_one_way_handlers_see_their_call() -> None:
+    seen: list[rpc.CallInfo] = []
+    arrived = anyio.Event()
+
+    class Handler(rpc.AttrHandler):
+        @rpc.method
+        async def note(self) -> None:
+            seen.append(rpc.current_call())
+            arrived.set()
+
+    async with (
+        rpc.serve_pipeline(Handler(), bind=LOOPBACK) as server,
+        rpc.connect_pipeline(connect=endpoint(server)) as client,
+    ):
+        await client.notify.note()
+        with anyio.fail_after(20):
+            await arrived.wait()
+    assert seen == [rpc.CallInfo("note", math.inf, None)]

@@ -333,6 +333,11 @@ class RPCClient(Service):
             return
         self._links.remove(link)
         self._fail_link(link, f"the client disconnected from {endpoint}")
+        if self._handlers is None:  # its tasks have not started: nothing else closes it
+            if link.watcher is not None:
+                link.watcher.close()
+            link.pump.socket.close(linger=0)
+            return
         link.pump.stop_reading()
         link.scope.cancel()
         link.watch_scope.cancel()
