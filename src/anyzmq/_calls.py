@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 __all__ = ["CallInfo", "current_call", "run_as"]
 
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class CallInfo:
+class CallInfo(NamedTuple):
     """The call a handler is running, from :func:`current_call`: its ``name`` (the
     dotted method name, as the caller sent it); its ``deadline``, on
     :func:`anyio.current_time`'s clock (the earlier of the caller's deadline, sent
