@@ -13,6 +13,7 @@ EXPECTED = {
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "MethodInfo",
     "NotFoundError",
     "ParameterError",
     "ParametersError",

@@ -21,6 +21,7 @@ from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
+from ._introspect import MethodInfo, request_description
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
@@ -127,6 +128,17 @@ class RPCClient(Service):
     def pending_calls(self) -> int:
         """How many calls wait for their answer now."""
         return len(self._pending)
+
+    async def describe(self) -> list[MethodInfo]:
+        """The methods the server exposes, sorted by name (its introspection answer).
+
+        Raises:
+            NotFoundError: the server does not support introspection (an aiozmq
+                server, or one made with ``introspection=False``).
+            ProtocolError: the answer is not a listing of methods.
+            TimeoutError, ConnectionLostError, ServiceClosedError: as :attr:`call` does.
+        """
+        return await request_description(self._request)
 
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """A view of this client whose calls use ``timeout`` (None: wait forever).
@@ -282,6 +294,10 @@ class RPCClientView:
     def timeout(self) -> float | None:
         return self._timeout
 
+    async def describe(self) -> list[MethodInfo]:
+        """As :meth:`RPCClient.describe`, with this view's timeout."""
+        return await request_description(partial(self._client._request, timeout=self._timeout))
+
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """Another view of the same client."""
         return self._client.with_timeout(timeout)
@@ -304,9 +320,10 @@ class RPCServer(ServerBase):
 
     _socket_type = zmq.ROUTER
 
-    def __init__(self, handler: HandlerLike, **options: Any) -> None:
+    def __init__(self, handler: HandlerLike, *, introspection: bool = True, **options: Any) -> None:
         super().__init__(handler, **options)
         self._headers = _wire.ReplyHeaders()
+        self._introspection = bool(introspection)
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) < 5:
@@ -408,6 +425,7 @@ def serve_rpc(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    introspection: bool = True,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -430,6 +448,8 @@ def serve_rpc(
             blocking method stalls every caller). None: on the event loop.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        introspection: answer :meth:`RPCClient.describe` (and ``anyzmq inspect``)
+            with the list of ``@method`` functions; False answers NotFoundError.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -447,4 +467,5 @@ def serve_rpc(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        introspection=introspection,
     )

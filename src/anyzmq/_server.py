@@ -28,6 +28,7 @@ from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
 from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
+from ._introspect import DESCRIBE, DESCRIBE_FRAME, describe
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
@@ -127,6 +128,9 @@ class ServerBase(Service):
             ``sync_handler_threads`` is not positive.
     """
 
+    #: Whether the introspection request is answered (see :mod:`._introspect`).
+    _introspection = False
+
     def __init__(
         self,
         handler: HandlerLike,
@@ -192,6 +196,14 @@ class ServerBase(Service):
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
         if not self._is_open:
             return  # closing: nothing new starts
+        if self._introspection and name_frame == DESCRIBE_FRAME:
+            try:
+                listing = describe(self._handler)
+            except Exception as exc:
+                self._failed(reply, DESCRIBE, exc, (), {})
+            else:
+                self._succeeded(reply, DESCRIBE, listing)
+            return
         args: Any = ()
         kwargs: Any = {}
         try:

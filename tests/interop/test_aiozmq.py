@@ -248,3 +248,13 @@ async def test_aiozmq_pubsub_client_to_anyzmq_server() -> None:
         await peer.tell("go\n")
         calls = await recorder.wait_done()
     assert calls == expected_records(("record", ("from bytes topic",), {}))
+
+
+async def test_describe_says_an_aiozmq_server_does_not_support_introspection() -> None:
+    async with (
+        aiozmq_peer("rpc-server") as peer,
+        rpc.connect_rpc(connect=await peer.line(), timeout=10) as client,
+    ):
+        with pytest.raises(rpc.NotFoundError, match="does not support introspection"):
+            await client.describe()
+        assert await client.call.add(1, b=2) == 3  # the connection is unharmed
