@@ -108,11 +108,11 @@ async def test_call_prints_results_as_json_and_reads_arguments_as_json(loop: str
         done = await run("call", address, "add", "1", "--kw", "b=5", "--backend", loop)
         assert done.out == "6\n"
         done = await run(
-            "call", address, "echo", "hello", "1", '"1"', "[1, 2]", '{"a": null}', "true",
-            "--kw", "s=x", "--kw", "n=2.5", "--backend", loop,
+            "call", "--kw", "s=x", "--kw", "n=2.5", "--backend", loop, address, "echo",
+            "hello", "1", '"1"', "[1, 2]", '{"a": null}', "true", "-2", "--", "-x", "--kw",
         )  # fmt: skip
         assert json.loads(done.out) == [
-            ["hello", 1, "1", [1, 2], {"a": None}, True],
+            ["hello", 1, "1", [1, 2], {"a": None}, True, -2, "-x", "--kw"],
             {"s": "x", "n": 2.5},
         ]
         done = await run("call", address, "ns.double", "21", "--backend", loop)

@@ -24,7 +24,8 @@ DEFAULT_TIMEOUT: Final = 10.0
 _VALUES = (
     "Each ARG and each VALUE is read as JSON when it parses as JSON, else taken as a\n"
     'string: 1 is a number, \'"1"\' the string "1", hello the string "hello".\n'
-    "Put -- before arguments that start with '-' and are not negative numbers.\n"
+    "Arguments that start with '-' (other than numbers) go after --, with every\n"
+    "option before ENDPOINT: anyzmq call --kw a=1 EP echo -- -x\n"
 )
 
 _EXAMPLES: Final = {
