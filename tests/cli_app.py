@@ -57,3 +57,8 @@ class App(rpc.AttrHandler):
 handler = App()
 #: Not a handler.
 number = 3
+
+
+class NeedsArguments(rpc.AttrHandler):
+    def __init__(self, name: str) -> None:
+        self.name = name

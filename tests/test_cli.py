@@ -158,6 +158,7 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
         ("serve", "tests.no_such_module:App", "--bind", LOOPBACK),
         ("serve", "tests.cli_app:Missing", "--bind", LOOPBACK),
         ("serve", "tests.cli_app:number", "--bind", LOOPBACK),
+        ("serve", "tests.cli_app:NeedsArguments", "--bind", LOOPBACK),
         ("serve", "tests.cli_app", "--bind", LOOPBACK),
         ("listen",),
         ("proxy", "rpc", "--frontend", LOOPBACK),

@@ -118,9 +118,6 @@ def _keyword(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_value = read_value
-
-
 class _Endpoint(argparse.Action):
     """``--bind EP`` and ``--connect EP`` append ``(kind, EP)`` to one list, in order."""
 
@@ -157,7 +154,7 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _add_call(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("method", type=_method_name, metavar="METHOD", help="dotted method name")
-    parser.add_argument("args", nargs="*", type=_value, metavar="ARG", help="positional argument")
+    parser.add_argument("args", nargs="*", type=read_value, metavar="ARG", help="an argument")
     parser.add_argument(
         "--kw",
         action="append",

@@ -38,7 +38,8 @@ def load_handler(target: str) -> rpc.HandlerLike:
     ``python -m``.
 
     Raises:
-        CommandError: (usage) ``target`` is malformed or names no handler.
+        CommandError: (usage) ``target`` is malformed, names no handler, or a class
+            that raised TypeError when called with no arguments.
         Exception: whatever importing the module or making the instance raised.
     """
     module_name, sep, attribute = target.partition(":")
@@ -56,7 +57,11 @@ def load_handler(target: str) -> rpc.HandlerLike:
         except AttributeError:
             raise CommandError(f"{module_name!r} has no {attribute!r}", EXIT_USAGE) from None
     if isinstance(found, type):
-        found = found()
+        try:
+            found = found()
+        except TypeError as exc:  # it needs arguments
+            message = f"cannot make {target} with no arguments: {exc}"
+            raise CommandError(message, EXIT_USAGE) from exc
     if not isinstance(found, AbstractHandler):
         message = f"{target} is not a handler (an AttrHandler, a dict, or a class of one)"
         raise CommandError(message, EXIT_USAGE)
