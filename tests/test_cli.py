@@ -127,7 +127,7 @@ async def test_call_prints_results_as_json_and_reads_arguments_as_json(loop: str
         }
 
 
-async def test_remote_errors_and_usage_errors_exit_non_zero(loop: str) -> None:
+async def test_remote_errors_exit_1_with_type_and_message(loop: str) -> None:
     async with server(loop) as address:
         done = await run("call", address, "fail", "boom", "--backend", loop)
         assert (done.code, done.out, done.err) == (1, "", "anyzmq call: ValueError: boom\n")
