@@ -170,6 +170,20 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
         assert "Traceback" not in done.err
 
 
+def test_trio_missing_is_a_usage_error() -> None:
+    hide_trio = (
+        "import sys; sys.modules['trio'] = None; from anyzmq._cli import main; "
+        "sys.exit(main(['call', '--backend', 'trio', 'tcp://127.0.0.1:1', 'm']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide_trio], check=False, capture_output=True, timeout=PATIENCE
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        "anyzmq call: --backend trio needs trio: pip install 'anyzmq[trio]'\n"
+    )
+
+
 async def test_a_call_to_nobody_times_out(loop: str, tmp_path: Path) -> None:
     nobody = f"ipc://{tmp_path}/nobody"
     done = await run("call", nobody, "add", "1", "--timeout", "0.5", "--backend", loop)

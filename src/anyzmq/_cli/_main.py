@@ -3,6 +3,7 @@ what ended it into an exit code and a line on stderr."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "endpoints") and not args.endpoints:
         args.subparser.error("give at least one --bind or --connect")
     backend = getattr(args, "loop", "asyncio")
+    if backend != "asyncio" and importlib.util.find_spec(backend) is None:
+        message = f"--backend {backend} needs {backend}: pip install 'anyzmq[{backend}]'"
+        print(f"anyzmq {args.command}: {message}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         anyio.run(args.run, args, backend=backend)
     except BaseException as caught:
@@ -40,9 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, CommandError):
             print(f"anyzmq {args.command}: {exc}", file=sys.stderr, flush=True)
             return exc.code
-        if isinstance(exc, ModuleNotFoundError) and exc.name == backend:
-            print(f"anyzmq: the {backend} backend needs {backend} installed", file=sys.stderr)
-            return EXIT_USAGE
         if isinstance(exc, KeyboardInterrupt):
             return EXIT_INTERRUPTED
         if isinstance(exc, BrokenPipeError):
