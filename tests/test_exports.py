@@ -14,6 +14,7 @@ EXPECTED = {
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "MethodInfo",
     "NotFoundError",
     "ParameterError",
     "ParametersError",

@@ -34,8 +34,8 @@ def test_marked_as_typed() -> None:
 def test_every_module_is_installed() -> None:
     if not SOURCE.is_dir():
         pytest.skip("no source tree beside the tests")
-    source = {path.name for path in SOURCE.glob("*.py")}
-    installed = {path.name for path in INSTALLED.glob("*.py")}
+    source = {path.relative_to(SOURCE) for path in SOURCE.rglob("*.py")}
+    installed = {path.relative_to(INSTALLED) for path in INSTALLED.rglob("*.py")}
     assert source <= installed, f"missing: {sorted(source - installed)}"
 
 

@@ -22,6 +22,7 @@ from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
+from ._introspect import MethodInfo, request_description
 from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
@@ -177,6 +178,17 @@ class RPCClient(Service):
             for link in self._by_endpoint.values()
             if link.peers_up and link.endpoint is not None
         )
+
+    async def describe(self) -> list[MethodInfo]:
+        """The methods the server exposes, sorted by name (its introspection answer).
+
+        Raises:
+            NotFoundError: the server does not support introspection (an aiozmq
+                server, or one made with ``introspection=False``).
+            ProtocolError: the answer is not a listing of methods.
+            TimeoutError, ConnectionLostError, ServiceClosedError: as :attr:`call` does.
+        """
+        return await request_description(self._request)
 
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """A view of this client whose calls use ``timeout`` (None: wait forever).
@@ -565,6 +577,10 @@ class RPCClientView:
     def timeout(self) -> float | None:
         return self._timeout
 
+    async def describe(self) -> list[MethodInfo]:
+        """As :meth:`RPCClient.describe`, with this view's timeout."""
+        return await request_description(partial(self._client._request, timeout=self._timeout))
+
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """Another view of the same client."""
         return self._client.with_timeout(timeout)
@@ -587,10 +603,11 @@ class RPCServer(ServerBase):
 
     _socket_type = zmq.ROUTER
 
-    def __init__(self, handler: HandlerLike, **options: Any) -> None:
+    def __init__(self, handler: HandlerLike, *, introspection: bool = True, **options: Any) -> None:
         super().__init__(handler, **options)
         self._headers = _wire.ReplyHeaders()
         self._greeted: set[bytes | tuple[bytes, ...]] = set()
+        self._introspection = bool(introspection)
 
     def _on_message(self, frames: list[bytes]) -> None:
         count = len(frames)
@@ -751,6 +768,7 @@ def serve_rpc(
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    introspection: bool = True,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -776,6 +794,8 @@ def serve_rpc(
         heartbeat: seconds between ZMTP heartbeats on each connection; ZeroMQ
             drops the connection of a client that answers none for four of them.
             None: no heartbeats.
+        introspection: answer :meth:`RPCClient.describe` (and ``anyzmq inspect``)
+            with the list of ``@method`` functions; False answers NotFoundError.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -794,4 +814,5 @@ def serve_rpc(
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        introspection=introspection,
     )

@@ -30,6 +30,7 @@ from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
 from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
+from ._introspect import DESCRIBE, DESCRIBE_FRAME, describe
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
@@ -144,6 +145,9 @@ class ServerBase(Service):
             ``sync_handler_threads`` is not positive.
     """
 
+    #: Whether the introspection request is answered (see :mod:`._introspect`).
+    _introspection = False
+
     def __init__(
         self,
         handler: HandlerLike,
@@ -250,6 +254,14 @@ class ServerBase(Service):
                 self._count_abandoned(name_frame, "its caller's deadline had passed on arrival")
                 return
             caller_deadline = anyio.current_time() + budget
+        if self._introspection and name_frame == DESCRIBE_FRAME:
+            try:
+                listing = describe(self._handler)
+            except Exception as exc:
+                self._failed(reply, DESCRIBE, exc, (), {})
+            else:
+                self._succeeded(reply, DESCRIBE, listing)
+            return
         args: Any = ()
         kwargs: Any = {}
         try:

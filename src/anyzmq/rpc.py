@@ -20,6 +20,7 @@ from ._handlers import AbstractHandler as AbstractHandler
 from ._handlers import AttrHandler as AttrHandler
 from ._handlers import HandlerLike as HandlerLike
 from ._handlers import method as method
+from ._introspect import MethodInfo as MethodInfo
 from ._log import logger as logger
 from ._pipeline import PipelineClient as PipelineClient
 from ._pipeline import PipelineServer as PipelineServer
@@ -47,6 +48,7 @@ __all__ = [
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "MethodInfo",
     "NotFoundError",
     "ParameterError",
     "ParametersError",

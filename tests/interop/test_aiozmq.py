@@ -289,3 +289,13 @@ async def test_long_calls_to_an_aiozmq_server_are_not_taken_for_lost() -> None:
     ):
         # Two heartbeat timeouts (1 s each) pass while the aiozmq server works.
         assert await client.call.sleep(2.0) == 2.0
+
+
+async def test_describe_says_an_aiozmq_server_does_not_support_introspection() -> None:
+    async with (
+        aiozmq_peer("rpc-server") as peer,
+        rpc.connect_rpc(connect=await peer.line(), timeout=10) as client,
+    ):
+        with pytest.raises(rpc.NotFoundError, match="does not support introspection"):
+            await client.describe()
+        assert await client.call.add(1, b=2) == 3  # the connection is unharmed
