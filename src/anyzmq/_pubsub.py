@@ -15,6 +15,7 @@ from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -88,7 +89,7 @@ class PubSubService(OneWayServer):
         for topic in self._initial_topics:
             sock.setsockopt(zmq.SUBSCRIBE, topic)
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         if len(frames) != 4:
             self._drop(f"a published call has 4 frames, got {len(frames)}")
             return

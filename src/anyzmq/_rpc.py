@@ -24,6 +24,7 @@ from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -227,7 +228,7 @@ class RPCClient(Service):
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         if len(frames) != 2:
             self._drops.report(f"an answer has 2 frames, got {len(frames)}")
             return
@@ -308,7 +309,7 @@ class RPCServer(ServerBase):
         super().__init__(handler, **options)
         self._headers = _wire.ReplyHeaders()
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         if len(frames) < 5:
             self._drop(f"a request has at least 5 frames, got {len(frames)}")
             return
@@ -344,7 +345,7 @@ class RPCServer(ServerBase):
             # Arguments that cannot be serialized travel as their reprs.
             return self._codec.packb((name, tuple(repr(arg) for arg in exc.args), text))
 
-    def _answer(self, envelope: list[bytes], request_id: int, is_error: bool, body: bytes) -> None:
+    def _answer(self, envelope: list[Frame], request_id: int, is_error: bool, body: Frame) -> None:
         header = self._headers.header(request_id, is_error=is_error)
         try:
             sent = self._check_open().send_nowait([*envelope, header, body])

@@ -30,6 +30,7 @@ from ._format import bounded_repr
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -188,7 +189,7 @@ class ServerBase(Service):
     def _drop(self, reason: str) -> None:
         self._drops.report(reason)
 
-    def _call(self, name_frame: bytes, args_frame: bytes, kwargs_frame: bytes, reply: Any) -> None:
+    def _call(self, name_frame: Frame, args_frame: Frame, kwargs_frame: Frame, reply: Any) -> None:
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
         if not self._is_open:
             return  # closing: nothing new starts
@@ -196,14 +197,14 @@ class ServerBase(Service):
         kwargs: Any = {}
         try:
             try:
-                name = name_frame.decode("utf-8")
+                name = str(name_frame, "utf-8")
             except UnicodeDecodeError:
-                raise NotFoundError(repr(name_frame)) from None
+                raise NotFoundError(repr(bytes(name_frame))) from None
             target = lookup(self._handler, name)
             args, kwargs = self._decode_arguments(args_frame, kwargs_frame)
             call_args, call_kwargs = target.spec.bind(target.bound_self, args, kwargs)
         except Exception as exc:  # the caller hears of it; the server carries on
-            self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
+            self._failed(reply, str(name_frame, "utf-8", "replace"), exc, args, kwargs)
             return
         if target.spec.is_async or self._limiter is not None:
             self._start(target, call_args, call_kwargs, name, args, kwargs, reply)
@@ -300,7 +301,7 @@ class ServerBase(Service):
         )
 
     def _decode_arguments(
-        self, args_frame: bytes, kwargs_frame: bytes
+        self, args_frame: Frame, kwargs_frame: Frame
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         try:
             args = self._codec.unpackb(args_frame)

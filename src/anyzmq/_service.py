@@ -15,7 +15,7 @@ from ._codec import Codec, TranslationTable
 from ._context import shared_context
 from ._errors import ServiceClosedError
 from ._log import logger
-from ._socket import SocketPump, zmq_errors_as_oserror
+from ._socket import Frame, SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, endpoints
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Service", "SocketOptions"]
@@ -216,7 +216,7 @@ class Service:
         if self._pump is not None:
             self._pump.socket.close(linger=0)
 
-    def _receive(self, frames: list[bytes]) -> None:
+    def _receive(self, frames: list[Frame]) -> None:
         # Whatever goes wrong with one message must not stop the service.
         try:
             self._on_message(frames)
@@ -245,8 +245,9 @@ class Service:
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the service's own background tasks, beside its pump."""
 
-    def _on_message(self, frames: list[bytes]) -> None:
-        """Handle one received multipart message (receiving services only)."""
+    def _on_message(self, frames: list[Frame]) -> None:
+        """Handle one received multipart message (receiving services only); a large
+        frame is a view of ZeroMQ's message, not ``bytes``."""
         raise NotImplementedError
 
     def _on_closed(self) -> None:

@@ -77,7 +77,7 @@ class RequestIds:
         return self._prefix + _ID_AND_TIME.pack(request_id, time.time())
 
 
-def request_id_of(header: bytes) -> int:
+def request_id_of(header: bytes | memoryview) -> int:
     """Return the request id of a request header.
 
     Raises:
@@ -89,7 +89,7 @@ def request_id_of(header: bytes) -> int:
     return request_id
 
 
-def parse_reply_header(header: bytes) -> ReplyHeader:
+def parse_reply_header(header: bytes | memoryview) -> ReplyHeader:
     """Return the request id and error flag of a reply header.
 
     Raises:
