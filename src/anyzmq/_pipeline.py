@@ -42,7 +42,11 @@ class PipelineClient(Service):
 
     async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         pump = self._check_open()
-        frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
+        frames = (
+            name.encode("utf-8"),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
+        )
         await pump.send_one_way(frames)
 
 

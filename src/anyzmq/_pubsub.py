@@ -50,7 +50,12 @@ class PubSubClient(Service):
         self, topic: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         pump = self._check_open()
-        frames = (topic, name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
+        frames = (
+            topic,
+            name.encode("utf-8"),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
+        )
         await pump.send_one_way(frames)
 
 

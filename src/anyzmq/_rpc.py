@@ -152,8 +152,8 @@ class RPCClient(Service):
         frames = (
             self._ids.header(request_id),
             name.encode("utf-8"),
-            self._codec.packb(args),
-            self._codec.packb(kwargs),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
         )
         pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout)
         try:
@@ -324,7 +324,7 @@ class RPCServer(ServerBase):
     def _succeeded(self, reply: Any, name: str, result: Any) -> None:
         envelope, request_id = reply
         try:
-            body = self._codec.packb(result)
+            body = self._codec.pack_frame(result)
         except Exception as exc:
             error = TypeError(f"the result of {name!r} cannot be serialized: {exc}")
             self._answer(envelope, request_id, True, self._error_body(error))

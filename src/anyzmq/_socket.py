@@ -106,9 +106,11 @@ def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
     only the first can fail with ``zmq.Again``.
 
     Frames of at least :data:`_ZERO_COPY_MIN` bytes are lent to ZeroMQ rather than
-    copied: pyzmq holds a reference until ZeroMQ has written them, and a ``bytes``
-    cannot change meanwhile. Copying a large frame costs a fresh allocation of its
-    size as well as the copy, and fresh memory costs a page fault per 4 KiB (see
+    copied: pyzmq holds a reference until ZeroMQ has written them, and nothing
+    changes them meanwhile (a ``bytes`` cannot change, a packer refuses to pack
+    while a view of its buffer lives, and received frames are never written).
+    Copying a large frame costs a fresh allocation of its size as well as the
+    copy, and fresh memory costs a page fault per 4 KiB (see
     ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
     pyzmq's bookkeeping for a lent buffer.
     """
