@@ -84,3 +84,17 @@ def test_failed_pack_leaves_no_partial_value_behind() -> None:
     value = large(3)
     assert bytes(codec.pack_frame(value)) == codec.packb(value)
     assert codec.pack_frame((1,)) == codec.packb((1,))
+
+
+def test_while_both_kept_packers_are_lent_values_are_packed_into_bytes() -> None:
+    # A burst of large values: a copy costs less than a packer with a fresh buffer.
+    codec = Codec()
+    first, second, third = large(1), large(2), large(3)
+    lent = [codec.pack_frame(first), codec.pack_frame(second)]
+    assert all(isinstance(frame, memoryview) for frame in lent)
+    copied = codec.pack_frame(third)
+    assert type(copied) is bytes
+    assert copied == codec.packb(third)
+    del lent
+    gc.collect()
+    assert isinstance(codec.pack_frame(third), memoryview)

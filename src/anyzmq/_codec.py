@@ -40,8 +40,8 @@ MIN_MAP_BUDGET: Final = 4096
 #: anyway: this is pyzmq's ``COPY_THRESHOLD``).
 LEND_MIN: Final = 64 * 1024
 #: Packers a codec keeps for :meth:`Codec.pack_frame`: one may be lent while the
-#: next value is packed (a call's arguments, then its keyword arguments); more
-#: large values in flight at once get packers that go when their views do.
+#: next value is packed (a call's arguments, then its keyword arguments); while
+#: both are lent, values are packed into new ``bytes``.
 _KEPT_PACKERS: Final = 2
 #: An empty map, packed (keyword arguments, most of the time).
 _EMPTY_MAP: Final[bytes] = msgpack.packb({})
@@ -201,9 +201,12 @@ class Codec:
                 continue
             break
         else:
+            if len(self._packers) == _KEPT_PACKERS:
+                # Every kept packer is lent (a burst of large values): a copy
+                # costs less than a packer with a fresh buffer.
+                return self.packb(value)
             packer = msgpack.Packer(use_bin_type=True, default=self._to_ext, autoreset=False)
-            if len(self._packers) < _KEPT_PACKERS:
-                self._packers.append(packer)
+            self._packers.append(packer)
         packer.pack(value)  # on failure, msgpack empties the buffer
         view: memoryview = packer.getbuffer()
         if len(view) >= LEND_MIN:
