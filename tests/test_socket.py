@@ -353,17 +353,18 @@ class RecordingSocket:
 
 async def test_large_frames_are_lent_to_zeromq_and_small_ones_copied() -> None:
     recorder = RecordingSocket()
-    threshold = zmq.COPY_THRESHOLD
-    sizes = [16, threshold - 1, threshold, 4 * threshold, 3, threshold]
+    lend = 128 * 1024  # frames from here on are lent; below, copied
+    sizes = [16, zmq.COPY_THRESHOLD, lend - 1, lend, 4 * lend, 3, lend]
     _send_frames(cast("zmq.Socket[bytes]", recorder), [bytes(size) for size in sizes])
     more, last = zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
     assert recorder.calls == [
         (16, more, True),
-        (threshold - 1, more, True),
-        (threshold, more, False),
-        (4 * threshold, more, False),
+        (zmq.COPY_THRESHOLD, more, True),
+        (lend - 1, more, True),
+        (lend, more, False),
+        (4 * lend, more, False),
         (3, more, True),
-        (threshold, last, False),
+        (lend, last, False),
     ]
 
 

@@ -95,9 +95,14 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     return events
 
 
-#: Frames this long or longer are sent without a copy (pyzmq's own threshold,
-#: below which it copies even when asked not to).
+#: Frames this long or longer are received as views, not copies (pyzmq's own
+#: threshold for zero-copy sends).
 _ZERO_COPY_MIN: Final = zmq.COPY_THRESHOLD
+#: Frames this long or longer are lent to ZeroMQ when sent. Below it a copy costs
+#: less than lending (pyzmq's garbage-collector thread wakes for every lent frame
+#: it releases), and glibc serves the copy's allocation from the heap, not with a
+#: fresh ``mmap`` (its first threshold is 128 KiB). Measured: benchmarks/README.md.
+_LEND_MIN: Final = 128 * 1024
 
 
 def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
@@ -105,25 +110,25 @@ def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
     enum arithmetic, which are most of its cost. ZeroMQ queues all frames or none:
     only the first can fail with ``zmq.Again``.
 
-    Frames of at least :data:`_ZERO_COPY_MIN` bytes are lent to ZeroMQ rather than
+    Frames of at least :data:`_LEND_MIN` bytes are lent to ZeroMQ rather than
     copied: pyzmq holds a reference until ZeroMQ has written them, and nothing
     changes them meanwhile (a ``bytes`` cannot change, a packer refuses to pack
     while a view of its buffer lives, and received frames are never written).
     Copying a large frame costs a fresh allocation of its size as well as the
     copy, and fresh memory costs a page fault per 4 KiB (see
     ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
-    pyzmq's bookkeeping for a lent buffer.
+    pyzmq's bookkeeping for a lent buffer (pyzmq copies below 64 KiB anyway).
     """
     send = sock.send
     last = len(frames) - 1
     for index in range(last):
         frame = frames[index]
-        if len(frame) < _ZERO_COPY_MIN:
+        if len(frame) < _LEND_MIN:
             send(frame, _MORE_NOBLOCK)
         else:
             send(frame, _MORE_NOBLOCK, False)
     frame = frames[last]
-    if len(frame) < _ZERO_COPY_MIN:
+    if len(frame) < _LEND_MIN:
         send(frame, _NOBLOCK)
     else:
         send(frame, _NOBLOCK, False)
