@@ -36,8 +36,9 @@ MAPS_PER_BYTE: Final = 4
 MIN_MAP_BUDGET: Final = 4096
 
 #: Packed values this long or longer are returned by :meth:`Codec.pack_frame` as a
-#: view of the packer's own buffer instead of a copy (ZeroMQ copies smaller frames
-#: anyway: this is pyzmq's ``COPY_THRESHOLD``).
+#: view of the packer's own buffer instead of a copy in new ``bytes`` (pyzmq's
+#: ``COPY_THRESHOLD``; the pump copies such a view into ZeroMQ's message or, from
+#: 128 KiB, lends it).
 LEND_MIN: Final = 64 * 1024
 #: Packers a codec keeps for :meth:`Codec.pack_frame`: one may be lent while the
 #: next value is packed (a call's arguments, then its keyword arguments); while
