@@ -92,6 +92,10 @@ async def test_rpc_server_drops_unanswerable_requests(
             "aiozmq.rpc.base.ParametersError",
         ),
         ([HEADER, b"add", GOOD_ARGS + b"\x00", GOOD_KWARGS], "aiozmq.rpc.base.ParametersError"),
+        # Frames of 64 KiB or more arrive as views of ZeroMQ's message, not bytes.
+        ([HEADER, b"\xff" * (1 << 17), GOOD_ARGS, GOOD_KWARGS], "aiozmq.rpc.base.NotFoundError"),
+        ([HEADER, b"a" * (1 << 17), GOOD_ARGS, GOOD_KWARGS], "aiozmq.rpc.base.NotFoundError"),
+        ([HEADER, b"add", b"\xc1" * (1 << 17), GOOD_KWARGS], "aiozmq.rpc.base.ParametersError"),
     ],
     ids=[
         "non-utf8-name",
@@ -102,6 +106,9 @@ async def test_rpc_server_drops_unanswerable_requests(
         "int-keyed-kwargs",
         "unknown-ext",
         "trailing-bytes",
+        "large-non-utf8-name",
+        "large-unknown-name",
+        "large-invalid-msgpack",
     ],
 )
 async def test_rpc_server_answers_bad_calls_with_an_error(frames: list[bytes], error: str) -> None:

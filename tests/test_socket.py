@@ -18,7 +18,7 @@ import zmq
 from anyzmq._backend import current_backend
 from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
-from anyzmq._socket import PumpState, SocketPump, _send_frames
+from anyzmq._socket import Frame, PumpState, SocketPump, _send_frames
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -43,7 +43,7 @@ def socket_pair(
 
 @asynccontextmanager
 async def pumping(
-    sock: zmq.Socket[bytes], on_message: Callable[[list[bytes]], None] | None
+    sock: zmq.Socket[bytes], on_message: Callable[[list[Frame]], None] | None
 ) -> AsyncIterator[SocketPump]:
     pump = SocketPump(sock, current_backend())
     try:
@@ -57,11 +57,11 @@ async def pumping(
 
 class Collector:
     def __init__(self, expected: int) -> None:
-        self.messages: list[list[bytes]] = []
+        self.messages: list[list[Frame]] = []
         self.expected = expected
         self.done = anyio.Event()
 
-    def __call__(self, frames: list[bytes]) -> None:
+    def __call__(self, frames: list[Frame]) -> None:
         self.messages.append(frames)
         if len(self.messages) == self.expected:
             self.done.set()
@@ -105,14 +105,14 @@ async def test_ping_pong_where_sends_consume_the_edge() -> None:
     finished = anyio.Event()
     pumps: dict[str, SocketPump] = {}
 
-    def on_a(frames: list[bytes]) -> None:
+    def on_a(frames: list[Frame]) -> None:
         n = int(frames[0])
         if n >= rounds:
             finished.set()
         else:
             pumps["a"].send_nowait([b"%d" % (n + 1)])
 
-    def on_b(frames: list[bytes]) -> None:
+    def on_b(frames: list[Frame]) -> None:
         pumps["b"].send_nowait(frames)
 
     async with pumping(a_sock, on_a) as a, pumping(b_sock, on_b) as b:
@@ -186,7 +186,7 @@ async def test_concurrent_multipart_sends_stay_whole() -> None:
                 tg.start_soon(send_all)
         await collector.wait()
     for s_frame, i_frame, both in collector.messages:
-        assert both == s_frame + b"-" + i_frame
+        assert both == bytes(s_frame) + b"-" + bytes(i_frame)
     for s in range(senders):
         mine = [int(m[1]) for m in collector.messages if m[0] == b"%d" % s]
         assert mine == list(range(each))
@@ -287,7 +287,7 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
     pump = SocketPump(ours, current_backend())
     caught: list[Boom] = []
 
-    def explode(frames: list[bytes]) -> None:
+    def explode(frames: list[Frame]) -> None:
         raise Boom(frames[0])
 
     async def pump_and_catch() -> None:
@@ -315,7 +315,7 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
     pump = SocketPump(ours, current_backend())
     caught: list[OSError] = []
 
-    def on_message(frames: list[bytes]) -> None:
+    def on_message(frames: list[Frame]) -> None:
         pass
 
     async def pump_and_catch() -> None:
@@ -353,17 +353,18 @@ class RecordingSocket:
 
 async def test_large_frames_are_lent_to_zeromq_and_small_ones_copied() -> None:
     recorder = RecordingSocket()
-    threshold = zmq.COPY_THRESHOLD
-    sizes = [16, threshold - 1, threshold, 4 * threshold, 3, threshold]
+    lend = 128 * 1024  # frames from here on are lent; below, copied
+    sizes = [16, zmq.COPY_THRESHOLD, lend - 1, lend, 4 * lend, 3, lend]
     _send_frames(cast("zmq.Socket[bytes]", recorder), [bytes(size) for size in sizes])
     more, last = zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
     assert recorder.calls == [
         (16, more, True),
-        (threshold - 1, more, True),
-        (threshold, more, False),
-        (4 * threshold, more, False),
+        (zmq.COPY_THRESHOLD, more, True),
+        (lend - 1, more, True),
+        (lend, more, False),
+        (4 * lend, more, False),
         (3, more, True),
-        (threshold, last, False),
+        (lend, last, False),
     ]
 
 
@@ -396,3 +397,21 @@ async def test_large_frames_arrive_whole_after_the_sender_dropped_them(transport
     finally:
         peer.close()
     assert collector.messages == expected
+
+
+async def test_large_frames_are_received_as_views_of_zeromq_messages() -> None:
+    # A frame of COPY_THRESHOLD bytes or more reaches on_message as a view of
+    # ZeroMQ's own message (no copy); smaller frames as bytes.
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    threshold = zmq.COPY_THRESHOLD
+    sent = [os.urandom(size) for size in (3, threshold - 1, threshold, 4 << 20)]
+    collector = Collector(1)
+    try:
+        async with pumping(ours, collector):
+            peer.send_multipart(sent)
+            await collector.wait()
+    finally:
+        peer.close()
+    (received,) = collector.messages
+    assert [type(frame) for frame in received] == [bytes, bytes, memoryview, memoryview]
+    assert [bytes(frame) for frame in received] == sent

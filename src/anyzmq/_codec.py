@@ -16,6 +16,7 @@ from ._format import bounded_repr
 
 __all__ = [
     "DEFAULT_MAX_EXTENSION_VALUES",
+    "LEND_MIN",
     "MAPS_PER_BYTE",
     "MIN_MAP_BUDGET",
     "Codec",
@@ -33,6 +34,18 @@ MAPS_PER_BYTE: Final = 4
 #: ... or this many maps, whichever is more. An empty map is one byte on the wire
 #: and about 72 in memory; no other msgpack value grows as much when decoded.
 MIN_MAP_BUDGET: Final = 4096
+
+#: Packed values this long or longer are returned by :meth:`Codec.pack_frame` as a
+#: view of the packer's own buffer instead of a copy in new ``bytes`` (pyzmq's
+#: ``COPY_THRESHOLD``; the pump copies such a view into ZeroMQ's message or, from
+#: 128 KiB, lends it).
+LEND_MIN: Final = 64 * 1024
+#: Packers a codec keeps for :meth:`Codec.pack_frame`: one may be lent while the
+#: next value is packed (a call's arguments, then its keyword arguments); while
+#: both are lent, values are packed into new ``bytes``.
+_KEPT_PACKERS: Final = 2
+#: An empty map, packed (keyword arguments, most of the time).
+_EMPTY_MAP: Final[bytes] = msgpack.packb({})
 
 #: ``(translated_class, packer, unpacker)``: ``packer(obj) -> bytes``, ``unpacker(bytes) -> obj``.
 Translator: TypeAlias = tuple[type, Callable[[Any], bytes], Callable[[bytes], Any]]
@@ -122,6 +135,7 @@ class Codec:
         "_message",
         "_ordered",
         "_packer",
+        "_packers",
         "_pickled",
         "_unpackers",
     )
@@ -151,6 +165,7 @@ class Codec:
             cls: (code, packer) for code, cls, packer, _ in self._ordered
         }
         self._packer = msgpack.Packer(use_bin_type=True, default=self._to_ext)
+        self._packers: list[msgpack.Packer] = []
         self._message: _Message | None = None
         self._maps_left = 0
 
@@ -162,6 +177,44 @@ class Codec:
             ValueError, OverflowError: a value is out of msgpack's range.
         """
         data: bytes = self._packer.pack(value)
+        return data
+
+    def pack_frame(self, value: object) -> bytes | memoryview:
+        """Serialize ``value`` into a frame to send: as :meth:`packb`, but a result
+        of :data:`LEND_MIN` bytes or more is a view of the packer's own buffer,
+        not a copy of it. That packer packs nothing else while the view lives, so
+        the view may be lent to ZeroMQ (which keeps it until it has sent it).
+
+        A packer's buffer keeps the size of the largest value it packed, for the
+        life of the codec: large values reuse memory already touched instead of
+        allocating (and page-faulting) a fresh copy each time.
+
+        Raises:
+            TypeError: a value (or a nested one) has no msgpack form and no translator.
+            ValueError, OverflowError: a value is out of msgpack's range.
+        """
+        if value.__class__ is dict and not value:
+            return _EMPTY_MAP
+        for packer in self._packers:
+            try:
+                packer.reset()  # BufferError while a view lent from it lives
+            except BufferError:
+                continue
+            break
+        else:
+            if len(self._packers) == _KEPT_PACKERS:
+                # Every kept packer is lent (a burst of large values): a copy
+                # costs less than a packer with a fresh buffer.
+                return self.packb(value)
+            packer = msgpack.Packer(use_bin_type=True, default=self._to_ext, autoreset=False)
+            self._packers.append(packer)
+        packer.pack(value)  # on failure, msgpack empties the buffer
+        view: memoryview = packer.getbuffer()
+        if len(view) >= LEND_MIN:
+            return view
+        view.release()
+        data: bytes = packer.bytes()
+        packer.reset()
         return data
 
     def unpackb(self, data: bytes | memoryview) -> Any:

@@ -21,7 +21,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from ._backend import Backend
-from ._socket import SocketPump
+from ._socket import Frame, SocketPump
 
 __all__ = ["ConnectionWatcher"]
 
@@ -75,9 +75,9 @@ class ConnectionWatcher:
             self._sock.disable_monitor()
         self._monitor.close(linger=0)
 
-    def _on_event(self, frames: list[bytes]) -> None:
+    def _on_event(self, frames: list[Frame]) -> None:
         try:
-            event = parse_monitor_message(frames)
+            event = parse_monitor_message([bytes(frame) for frame in frames])
         except Exception:  # not a monitor event: cannot come from libzmq
             return
         endpoint = event["endpoint"].decode("utf-8", "replace")

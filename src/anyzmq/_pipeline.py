@@ -14,6 +14,7 @@ from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -41,7 +42,11 @@ class PipelineClient(Service):
 
     async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         pump = self._check_open()
-        frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
+        frames = (
+            name.encode("utf-8"),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
+        )
         await pump.send_one_way(frames)
 
 
@@ -51,7 +56,7 @@ class PipelineServer(OneWayServer):
 
     _socket_type = zmq.PULL
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         if len(frames) != 3:
             self._drop(f"a notification has 3 frames, got {len(frames)}")
             return

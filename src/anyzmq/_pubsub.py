@@ -15,6 +15,7 @@ from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -49,7 +50,12 @@ class PubSubClient(Service):
         self, topic: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         pump = self._check_open()
-        frames = (topic, name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
+        frames = (
+            topic,
+            name.encode("utf-8"),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
+        )
         await pump.send_one_way(frames)
 
 
@@ -88,7 +94,7 @@ class PubSubService(OneWayServer):
         for topic in self._initial_topics:
             sock.setsockopt(zmq.SUBSCRIBE, topic)
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         if len(frames) != 4:
             self._drop(f"a published call has 4 frames, got {len(frames)}")
             return

@@ -27,7 +27,7 @@ from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
-from ._socket import SocketPump, zmq_errors_as_oserror
+from ._socket import Frame, SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, set_option
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
@@ -218,8 +218,8 @@ class RPCClient(Service):
             _wire.call_frame(budget),
             self._ids.header(request_id),
             name.encode("utf-8"),
-            self._codec.packb(args),
-            self._codec.packb(kwargs),
+            self._codec.pack_frame(args),
+            self._codec.pack_frame(kwargs),
         )
         link = self._links.pick(self._bound_link or self._main_link(main))
         pump = link.pump
@@ -480,11 +480,11 @@ class RPCClient(Service):
 
     # Answers.
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         assert self._pump is not None
         self._on_link_message(self._bound_link or self._main_link(self._pump), frames)
 
-    def _on_link_message(self, link: Link, frames: list[bytes]) -> None:
+    def _on_link_message(self, link: Link, frames: list[Frame]) -> None:
         count = len(frames)
         if count == 3:
             mark, header, body = frames
@@ -609,7 +609,7 @@ class RPCServer(ServerBase):
         self._greeted: set[bytes | tuple[bytes, ...]] = set()
         self._introspection = bool(introspection)
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         count = len(frames)
         budget = None
         if count >= 6:
@@ -641,7 +641,7 @@ class RPCServer(ServerBase):
         reply = _Reply(envelope, request_id, marked=True)
         self._call(name, args, kwargs, reply, budget, (peer, request_id))
 
-    def _greet(self, peer: bytes | tuple[bytes, ...], envelope: list[bytes]) -> None:
+    def _greet(self, peer: bytes | tuple[bytes, ...], envelope: list[Frame]) -> None:
         """Tell a new anyzmq peer at once that this server understands cancels."""
         if len(self._greeted) >= _MAX_GREETED:
             self._greeted.clear()  # a forgotten peer is greeted again: harmless
@@ -651,7 +651,7 @@ class RPCServer(ServerBase):
 
     def _succeeded(self, reply: Any, name: str, result: Any) -> None:
         try:
-            body = self._codec.packb(result)
+            body = self._codec.pack_frame(result)
         except Exception as exc:
             error = TypeError(f"the result of {name!r} cannot be serialized: {exc}")
             self._answer(reply, True, self._error_body(error))
@@ -671,7 +671,7 @@ class RPCServer(ServerBase):
             # Arguments that cannot be serialized travel as their reprs.
             return self._codec.packb((name, tuple(repr(arg) for arg in exc.args), text))
 
-    def _answer(self, reply: _Reply, is_error: bool, body: bytes) -> None:
+    def _answer(self, reply: _Reply, is_error: bool, body: Frame) -> None:
         request_id = reply.request_id
         header = self._headers.header(request_id, is_error=is_error)
         if reply.marked:
@@ -693,9 +693,11 @@ class RPCServer(ServerBase):
 _MAX_GREETED: Final = 4096
 
 
-def _peer_of(envelope: list[bytes]) -> bytes | tuple[bytes, ...]:
+def _peer_of(envelope: list[Frame]) -> bytes | tuple[bytes, ...]:
     """A hashable name for the peer that sent a message with this envelope."""
-    return envelope[0] if len(envelope) == 1 else tuple(envelope)
+    if len(envelope) == 1:
+        return bytes(envelope[0])  # a routing id: at most 255 bytes
+    return tuple(bytes(frame) for frame in envelope)
 
 
 @final
@@ -704,7 +706,7 @@ class _Reply:
 
     __slots__ = ("envelope", "marked", "request_id")
 
-    def __init__(self, envelope: list[bytes], request_id: int, *, marked: bool) -> None:
+    def __init__(self, envelope: list[Frame], request_id: int, *, marked: bool) -> None:
         self.envelope = envelope
         self.request_id = request_id
         self.marked = marked

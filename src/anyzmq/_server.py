@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import math
 from collections import deque
 from collections.abc import Hashable, Iterable, Mapping
@@ -33,6 +34,7 @@ from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._introspect import DESCRIBE, DESCRIBE_FRAME, describe
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import Frame
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -233,9 +235,9 @@ class ServerBase(Service):
 
     def _call(
         self,
-        name_frame: bytes,
-        args_frame: bytes,
-        kwargs_frame: bytes,
+        name_frame: Frame,
+        args_frame: Frame,
+        kwargs_frame: Frame,
         reply: Any,
         budget: float = math.inf,
         key: Hashable | None = None,
@@ -266,14 +268,14 @@ class ServerBase(Service):
         kwargs: Any = {}
         try:
             try:
-                name = name_frame.decode("utf-8")
+                name = str(name_frame, "utf-8")
             except UnicodeDecodeError:
-                raise NotFoundError(repr(name_frame)) from None
+                raise NotFoundError(repr(bytes(name_frame))) from None
             target = lookup(self._handler, name)
             args, kwargs = self._decode_arguments(args_frame, kwargs_frame)
             call_args, call_kwargs = target.spec.bind(target.bound_self, args, kwargs)
         except Exception as exc:  # the caller hears of it; the server carries on
-            self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
+            self._failed(reply, str(name_frame, "utf-8", "replace"), exc, args, kwargs)
             return
         if target.spec.is_async or self._limiter is not None:
             call = _Call(
@@ -366,9 +368,11 @@ class ServerBase(Service):
         if call.key is not None and self._calls.get(call.key) is call:
             del self._calls[call.key]
 
-    def _count_abandoned(self, name: str | bytes, why: str) -> None:
+    def _count_abandoned(self, name: str | Frame, why: str) -> None:
         self._abandoned += 1
-        logger.debug("call of %s not run or cancelled: %s", shorten(str(name)), why)
+        if logger.isEnabledFor(logging.DEBUG):
+            shown = name if isinstance(name, str) else repr(bytes(name[:200]))
+            logger.debug("call of %s not run or cancelled: %s", shorten(shown), why)
 
     async def _run(self, call: _Call) -> None:
         target = call.target
@@ -432,7 +436,7 @@ class ServerBase(Service):
         )
 
     def _decode_arguments(
-        self, args_frame: bytes, kwargs_frame: bytes
+        self, args_frame: Frame, kwargs_frame: Frame
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         try:
             args = self._codec.unpackb(args_frame)

@@ -15,7 +15,7 @@ from ._codec import Codec, TranslationTable
 from ._context import shared_context
 from ._errors import ServiceClosedError
 from ._log import logger
-from ._socket import SocketPump, zmq_errors_as_oserror
+from ._socket import Frame, SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, endpoints, set_option
 
 __all__ = [
@@ -274,7 +274,7 @@ class Service:
         if self._pump is not None:
             self._pump.socket.close(linger=0)
 
-    def _receive(self, frames: list[bytes]) -> None:
+    def _receive(self, frames: list[Frame]) -> None:
         # Whatever goes wrong with one message must not stop the service.
         try:
             self._on_message(frames)
@@ -306,7 +306,7 @@ class Service:
     def _before_close(self) -> None:
         """Called once in :meth:`close`, while the sockets are still open."""
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, frames: list[Frame]) -> None:
         """Handle one received multipart message (receiving services only)."""
         raise NotImplementedError
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Final, final
+from typing import Final, TypeAlias, final
 
 import anyio
 import anyio.lowlevel
@@ -38,7 +38,11 @@ import zmq
 from ._backend import Backend, Readiness
 from ._errors import ServiceClosedError
 
-__all__ = ["PumpState", "SocketPump", "zmq_errors_as_oserror"]
+__all__ = ["Frame", "PumpState", "SocketPump", "zmq_errors_as_oserror"]
+
+#: A received frame: ``bytes``, or for a large one a view of ZeroMQ's message
+#: (kept alive by the view; see ``_recv_frames``).
+Frame: TypeAlias = bytes | memoryview
 
 
 class PumpState(enum.Enum):
@@ -91,47 +95,61 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     return events
 
 
-#: Frames this long or longer are sent without a copy (pyzmq's own threshold,
-#: below which it copies even when asked not to).
+#: Frames this long or longer are received as views, not copies (pyzmq's own
+#: threshold for zero-copy sends).
 _ZERO_COPY_MIN: Final = zmq.COPY_THRESHOLD
+#: Frames this long or longer are lent to ZeroMQ when sent. Below it a copy costs
+#: less than lending (pyzmq's garbage-collector thread wakes for every lent frame
+#: it releases), and glibc serves the copy's allocation from the heap, not with a
+#: fresh ``mmap`` (its first threshold is 128 KiB). Measured: benchmarks/README.md.
+_LEND_MIN: Final = 128 * 1024
 
 
-def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
+def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
     """``send_multipart(frames, NOBLOCK)`` without its per-call type checks and
     enum arithmetic, which are most of its cost. ZeroMQ queues all frames or none:
     only the first can fail with ``zmq.Again``.
 
-    Frames of at least :data:`_ZERO_COPY_MIN` bytes are lent to ZeroMQ rather than
-    copied: pyzmq holds a reference until ZeroMQ has written them, and a ``bytes``
-    cannot change meanwhile. Copying a large frame costs a fresh allocation of its
-    size as well as the copy, and fresh memory costs a page fault per 4 KiB (see
+    Frames of at least :data:`_LEND_MIN` bytes are lent to ZeroMQ rather than
+    copied: pyzmq holds a reference until ZeroMQ has written them, and nothing
+    changes them meanwhile (a ``bytes`` cannot change, a packer refuses to pack
+    while a view of its buffer lives, and received frames are never written).
+    Copying a large frame costs a fresh allocation of its size as well as the
+    copy, and fresh memory costs a page fault per 4 KiB (see
     ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
-    pyzmq's bookkeeping for a lent buffer.
+    pyzmq's bookkeeping for a lent buffer (pyzmq copies below 64 KiB anyway).
     """
     send = sock.send
     last = len(frames) - 1
     for index in range(last):
         frame = frames[index]
-        if len(frame) < _ZERO_COPY_MIN:
+        if len(frame) < _LEND_MIN:
             send(frame, _MORE_NOBLOCK)
         else:
             send(frame, _MORE_NOBLOCK, False)
     frame = frames[last]
-    if len(frame) < _ZERO_COPY_MIN:
+    if len(frame) < _LEND_MIN:
         send(frame, _NOBLOCK)
     else:
         send(frame, _NOBLOCK, False)
 
 
-def _recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
+def _recv_frames(sock: zmq.Socket[bytes]) -> list[Frame]:
     """``recv_multipart(NOBLOCK)``, reading each frame's "more" flag from the frame
-    rather than with a ``getsockopt(RCVMORE)`` per frame (half the cost)."""
+    rather than with a ``getsockopt(RCVMORE)`` per frame (half the cost).
+
+    Frames of at least :data:`_ZERO_COPY_MIN` bytes come as views of ZeroMQ's own
+    message (which lives as long as the view is referenced) instead of copies in
+    new ``bytes``: msgpack decodes straight from the view, which spares a copy and
+    a fresh payload-sized allocation per large frame (see ``benchmarks/README.md``).
+    Smaller frames are copied, which costs less than a view's bookkeeping.
+    """
     recv = sock.recv
     frame = recv(_NOBLOCK, copy=False)
-    frames = [frame.bytes]
+    frames: list[Frame] = [frame.bytes if len(frame) < _ZERO_COPY_MIN else frame.buffer]
     while frame.more:
         frame = recv(_NOBLOCK, copy=False)
-        frames.append(frame.bytes)
+        frames.append(frame.bytes if len(frame) < _ZERO_COPY_MIN else frame.buffer)
     return frames
 
 
@@ -170,7 +188,7 @@ class SocketPump:
         self._backend = backend
         self._fd: int = sock.FD
         self._state = _IDLE
-        self._on_message: Callable[[list[bytes]], None] | None = None
+        self._on_message: Callable[[list[Frame]], None] | None = None
         self._readiness: Readiness | None = None  # while run() runs
         self._writable: anyio.Event | None = None  # what blocked senders wait on
         self._sends = 0
@@ -187,7 +205,7 @@ class SocketPump:
     def closed(self) -> bool:
         return self._state is _CLOSED
 
-    def send_nowait(self, frames: Sequence[bytes]) -> bool:
+    def send_nowait(self, frames: Sequence[Frame]) -> bool:
         """Send one multipart message if the queue has room; return whether it did.
 
         Raises:
@@ -206,7 +224,7 @@ class SocketPump:
         self._after_send()
         return True
 
-    async def send(self, frames: Sequence[bytes]) -> None:
+    async def send(self, frames: Sequence[Frame]) -> None:
         """Send one multipart message, waiting while the send queue is full.
 
         Cancellation before the message is queued leaves nothing sent.
@@ -225,7 +243,7 @@ class SocketPump:
                 continue
             await writable.wait()
 
-    async def send_one_way(self, frames: Sequence[bytes]) -> None:
+    async def send_one_way(self, frames: Sequence[Frame]) -> None:
         """Send a message that gets no answer, for clients that only send.
 
         A cancellation point before the message is queued (a cancelled call sends
@@ -266,7 +284,7 @@ class SocketPump:
         if self._state is not _CLOSED:
             self._state = _STOPPED
 
-    async def run(self, on_message: Callable[[list[bytes]], None] | None) -> None:
+    async def run(self, on_message: Callable[[list[Frame]], None] | None) -> None:
         """Pump the socket until cancelled or closed.
 
         ``on_message`` is called in this task, synchronously, with each received

@@ -108,7 +108,7 @@ class RequestIds:
         return self._prefix + _ID_AND_TIME.pack(request_id, time.time())
 
 
-def request_id_of(header: bytes) -> int:
+def request_id_of(header: bytes | memoryview) -> int:
     """Return the request id of a request header.
 
     Raises:
@@ -120,7 +120,7 @@ def request_id_of(header: bytes) -> int:
     return request_id
 
 
-def parse_reply_header(header: bytes) -> ReplyHeader:
+def parse_reply_header(header: bytes | memoryview) -> ReplyHeader:
     """Return the request id and error flag of a reply header.
 
     Raises:
@@ -155,15 +155,15 @@ def call_frame(budget: float) -> bytes:
     return _CALL_FRAME.pack(MAGIC, _CALL, budget)
 
 
-def budget_of(frame: bytes) -> float | None:
+def budget_of(frame: bytes | memoryview) -> float | None:
     """The budget carried by a call frame, or None when ``frame`` is not one.
 
     A budget that is not a number counts as none (``inf``).
     """
-    if len(frame) != CALL_FRAME_SIZE or not frame.startswith(MAGIC):
+    if len(frame) != CALL_FRAME_SIZE:
         return None
-    _magic, kind, budget = _CALL_FRAME.unpack(frame)
-    if kind != _CALL:
+    magic, kind, budget = _CALL_FRAME.unpack(frame)
+    if magic != MAGIC or kind != _CALL:
         return None
     return math.inf if math.isnan(budget) else float(budget)
 
@@ -173,9 +173,9 @@ def cancel_frame(request_id: int) -> bytes:
     return _CANCEL_FRAME.pack(MAGIC, _CANCEL, request_id)
 
 
-def cancelled_id(frame: bytes) -> int | None:
+def cancelled_id(frame: bytes | memoryview) -> int | None:
     """The request id a cancel frame abandons, or None when ``frame`` is not one."""
-    if len(frame) != _CANCEL_FRAME.size or not frame.startswith(MAGIC):
+    if len(frame) != _CANCEL_FRAME.size:
         return None
-    _magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
-    return int(request_id) if kind == _CANCEL else None
+    magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
+    return int(request_id) if magic == MAGIC and kind == _CANCEL else None

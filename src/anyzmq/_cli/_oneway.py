@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._backend import Backend
 from .._codec import DecodeError
 from .._service import Service
+from .._socket import Frame
 from .._transport import topic_bytes
 
 __all__ = [
@@ -53,7 +54,8 @@ class Publisher(Service):
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._subscribed = anyio.Event()
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, received: list[Frame]) -> None:
+        frames = [bytes(frame) for frame in received]
         # A subscription is one frame: b"\x01" and the topic prefix.
         if len(frames) != 1:
             return
@@ -157,7 +159,8 @@ class SubscriptionListener(Listener):
         for topic in self._topics:
             sock.setsockopt(zmq.SUBSCRIBE, topic)
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, received: list[Frame]) -> None:
+        frames = [bytes(frame) for frame in received]  # large frames come as views
         if len(frames) != 4:
             self._put(f"refused a message of {len(frames)} frames (4 expected)")
             return
@@ -170,7 +173,8 @@ class PipelineListener(Listener):
 
     _socket_type = zmq.PULL
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, received: list[Frame]) -> None:
+        frames = [bytes(frame) for frame in received]  # large frames come as views
         if len(frames) != 3:
             self._put(f"refused a message of {len(frames)} frames (3 expected)")
             return
