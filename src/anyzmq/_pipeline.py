@@ -13,7 +13,7 @@ from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -66,11 +66,19 @@ def connect_pipeline(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    linger: float | None = DEFAULT_LINGER,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
     a pipeline never carries exceptions back.
+
+    Args:
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -82,6 +90,7 @@ def connect_pipeline(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        linger=linger,
     )
 
 

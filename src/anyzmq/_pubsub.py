@@ -14,7 +14,7 @@ from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
@@ -113,10 +113,18 @@ def connect_pubsub(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    linger: float | None = DEFAULT_LINGER,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused.
+
+    Args:
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -128,6 +136,7 @@ def connect_pubsub(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        linger=linger,
     )
 
 

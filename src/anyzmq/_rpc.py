@@ -23,7 +23,7 @@ from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -87,6 +87,7 @@ class RPCClient(Service):
         translation_table: TranslationTable | None,
         max_message_size: int | None,
         socket_options: SocketOptions | None = None,
+        linger: float | None = DEFAULT_LINGER,
     ) -> None:
         super().__init__(
             bind=bind,
@@ -94,6 +95,7 @@ class RPCClient(Service):
             translation_table=translation_table,
             max_message_size=max_message_size,
             socket_options=socket_options,
+            linger=linger,
         )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
@@ -366,6 +368,7 @@ def connect_rpc(
     translation_table: TranslationTable | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     socket_options: SocketOptions | None = None,
+    linger: float | None = DEFAULT_LINGER,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -379,6 +382,11 @@ def connect_rpc(
             of a server that sends a larger one. None: no limit.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -392,6 +400,7 @@ def connect_rpc(
         translation_table=translation_table,
         max_message_size=max_message_size,
         socket_options=socket_options,
+        linger=linger,
     )
 
 
