@@ -10,6 +10,7 @@ import zmq
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
@@ -107,6 +108,7 @@ def serve_pipeline(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    grace: float | None = DEFAULT_GRACE,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -129,4 +131,5 @@ def serve_pipeline(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        grace=grace,
     )

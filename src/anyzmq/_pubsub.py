@@ -11,6 +11,7 @@ from ._backend import Backend
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
@@ -154,6 +155,7 @@ def serve_pubsub(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    grace: float | None = DEFAULT_GRACE,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -178,4 +180,5 @@ def serve_pubsub(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        grace=grace,
     )

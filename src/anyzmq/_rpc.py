@@ -20,6 +20,7 @@ from ._connections import ConnectionWatcher
 from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
@@ -305,6 +306,7 @@ class RPCServer(ServerBase):
     """The server side of request-reply; made by :func:`serve_rpc`."""
 
     _socket_type = zmq.ROUTER
+    _answers_calls = True
 
     def __init__(self, handler: HandlerLike, **options: Any) -> None:
         super().__init__(handler, **options)
@@ -417,6 +419,7 @@ def serve_rpc(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    grace: float | None = DEFAULT_GRACE,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -439,6 +442,10 @@ def serve_rpc(
             blocking method stalls every caller). None: on the event loop.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        grace: seconds running calls may take to finish when the server leaves
+            normally (end of its block, or ``await server.shutdown()``); then the
+            rest are cancelled and their callers answered with
+            :class:`ServiceClosedError`. 0 cancels at once; None waits for all.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -456,4 +463,5 @@ def serve_rpc(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        grace=grace,
     )

@@ -16,7 +16,7 @@ import contextvars
 import math
 from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any, Final, final
+from typing import Any, ClassVar, Final, final
 
 import anyio
 import anyio.to_thread
@@ -25,8 +25,9 @@ import zmq
 from ._backend import Backend
 from ._codec import DecodeError, TranslationTable
 from ._deadlines import Deadlines
-from ._errors import NotFoundError, ParameterError
+from ._errors import NotFoundError, ParameterError, ServiceClosedError
 from ._format import bounded_repr
+from ._grace import DEFAULT_GRACE, Grace, check_grace
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
@@ -124,8 +125,12 @@ class ServerBase(Service):
         TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
             has the wrong type.
         ValueError: ``timeout``, ``max_message_size``, ``max_concurrent_calls`` or
-            ``sync_handler_threads`` is not positive.
+            ``sync_handler_threads`` is not positive, or ``grace`` is negative.
     """
+
+    #: Whether callers wait for answers: then a server shutting down keeps reading
+    #: and refuses new calls with ServiceClosedError, rather than stop reading.
+    _answers_calls: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -141,6 +146,7 @@ class ServerBase(Service):
         max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
         sync_handler_threads: int | None = None,
         socket_options: SocketOptions | None = None,
+        grace: float | None = DEFAULT_GRACE,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
@@ -163,6 +169,7 @@ class ServerBase(Service):
         self._running = 0
         self._cancelled: type[BaseException] = BaseException  # set on entering
         self._limiter: anyio.CapacityLimiter | None = None
+        self._grace: Grace[_Call] = Grace(check_grace(grace))
 
     @property
     def running_calls(self) -> int:
@@ -176,7 +183,51 @@ class ServerBase(Service):
         that ZeroMQ refused to queue)."""
         return self._drops.total
 
+    async def shutdown(self) -> None:
+        """Close gracefully, as a normal exit of the ``async with`` does, and
+        return once closed (idempotent; callable while the block runs on).
+
+        New calls no longer start (an RPC server answers them with
+        :class:`ServiceClosedError`, the others stop reading), running calls get
+        ``grace`` seconds to finish, then the rest are cancelled and their callers
+        answered with :class:`ServiceClosedError`, and the socket closes. Cancelling
+        this wait does not cancel the shutdown; :meth:`close` makes it immediate.
+        """
+        self._leave()
+        await self.wait_closed()
+
+    def _leave(self) -> None:
+        if self._is_open:
+            self._grace.request()
+        else:
+            self.close()  # not entered yet: closed at once; closing: nothing to do
+
+    def _stop_starting_calls(self) -> None:
+        pump = self._pump
+        if pump is None:
+            return
+        if self._answers_calls:
+            pump.resume_reading()  # paused at max_concurrent_calls: refuse at once
+        else:
+            pump.stop_reading()
+
+    def _cancel_overdue(self, calls: list[_Call]) -> None:
+        logger.warning(
+            "%s shutting down: %d call(s) still running after the grace of %g s, cancelled",
+            type(self).__name__,
+            len(calls),
+            self._grace.period,
+        )
+        for call in calls:
+            error = ServiceClosedError(
+                f"the server shut down before {call.name!r} finished "
+                f"(grace of {self._grace.period:g} s)"
+            )
+            self._finish(call, None, error)
+        # Closing, next, cancels them.
+
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+        self._grace.open()
         self._cancelled = anyio.get_cancelled_exc_class()
         if self._threads is not None:
             self._limiter = anyio.CapacityLimiter(self._threads)
@@ -184,6 +235,13 @@ class ServerBase(Service):
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         if self._timeout is not None:
             task_group.start_soon(self._deadlines.run, name=f"timeouts of {self!r}")
+        task_group.start_soon(
+            self._grace.run,
+            self._stop_starting_calls,
+            self._cancel_overdue,
+            self._close_normally,
+            name=f"shutdown of {self!r}",
+        )
 
     def _drop(self, reason: str) -> None:
         self._drops.report(reason)
@@ -192,6 +250,11 @@ class ServerBase(Service):
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
         if not self._is_open:
             return  # closing: nothing new starts
+        if not self._grace.accepting:
+            name = name_frame.decode("utf-8", "replace")
+            error = ServiceClosedError(f"the server is shutting down: {name!r} was not started")
+            self._failed(reply, name, error, (), {})
+            return
         args: Any = ()
         kwargs: Any = {}
         try:
@@ -237,6 +300,7 @@ class ServerBase(Service):
             scope = anyio.CancelScope(deadline=anyio.current_time() + self._timeout)
         call = _Call(self, target, call_args, call_kwargs, name, args, kwargs, reply, scope)
         self._running += 1
+        self._grace.started(call)
         if self._max_calls is not None and self._running >= self._max_calls:
             self._check_open().pause_reading()  # backpressure until one finishes
         if scope is not None:
@@ -269,6 +333,7 @@ class ServerBase(Service):
         finally:
             call.finished = True
             self._running -= 1
+            self._grace.finished(call)
             if self._max_calls is not None and self._running < self._max_calls:
                 pump = self._pump
                 if pump is not None:
@@ -320,6 +385,8 @@ class ServerBase(Service):
         """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""
         if not self._log_exceptions or isinstance(exc, self._exclude_log_exceptions):
             return
+        if isinstance(exc, ServiceClosedError) and exc.__traceback__ is None:
+            return  # the server's own refusal while shutting down, not a method's error
         shown = bounded_exception(exc)
         logger.error(
             "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s\n",

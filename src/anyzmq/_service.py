@@ -77,7 +77,7 @@ class Service:
     Use it as an async context manager: entering creates the socket, sets its
     options, binds and connects it and starts its pump. Leaving the block normally
     closes the socket with the service's ``linger`` (a server first lets its
-    running calls finish, see :meth:`ServerBase.shutdown`); leaving it by an
+    running calls finish, see the servers' ``shutdown()``); leaving it by an
     exception or cancellation, or :meth:`close`, stops reading, cancels the pump
     and every running handler, then closes the socket with linger 0. A
     ``zmq.LINGER`` set in ``socket_options`` or through :attr:`transport` is used
