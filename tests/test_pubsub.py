@@ -15,13 +15,17 @@ pytestmark = pytest.mark.anyio
 
 
 async def wait_until_subscribed(client: rpc.PubSubClient, topic: str, handler: Recorder) -> None:
-    """Publish probes until one arrives: subscriptions reach the publisher late."""
+    """Publish probes until one arrives (subscriptions reach the publisher late),
+    then a marker, and take every call up to it: no late probe is left behind."""
     with anyio.fail_after(SAFETY):
         while True:
             await client.publish(topic).probe()
             with anyio.move_on_after(0.01):
                 assert await handler.next() == ("probe", None)
-                return
+                break
+        await client.publish(topic).record("subscribed")
+        while await handler.next() != ("record", "subscribed"):
+            pass
 
 
 async def test_publish_reaches_subscribed_topics_only() -> None:
