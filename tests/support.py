@@ -15,6 +15,11 @@ from anyzmq._context import shared_context
 
 LOOPBACK = "tcp://127.0.0.1:*"
 
+#: Seconds of a safety net around a wait that must end (an event, a condition):
+#: never a budget the machine must meet, however busy, and below pytest's
+#: per-test timeout of 60 s so that a hang still fails with a useful traceback.
+SAFETY = 45.0
+
 
 def as_received(value: Any) -> Any:
     """``value`` as a peer decodes it: lists become tuples."""
@@ -74,7 +79,7 @@ class Recorder(rpc.AttrHandler):
         finally:
             self.put(("forever cancelled", None))
 
-    async def next(self, timeout: float = 5) -> tuple[str, Any]:
+    async def next(self, timeout: float = SAFETY) -> tuple[str, Any]:
         """The next recorded call, waiting for it up to ``timeout`` seconds."""
         with anyio.fail_after(timeout):
             while not self._items:

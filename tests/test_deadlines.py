@@ -8,7 +8,7 @@ import pytest
 from anyzmq import rpc
 from anyzmq._deadlines import Deadlines
 
-from .support import rpc_pair
+from .support import SAFETY, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,7 @@ async def test_calls_expire_in_deadline_order_and_earlier_ones_wake_the_task() -
         deadlines.add(late, now + 60, live=2)
         await anyio.lowlevel.checkpoint()  # the task now sleeps until +60 s
         deadlines.add(early, now + 0.01, live=2)
-        with anyio.fail_after(5):
+        with anyio.fail_after(SAFETY):
             await early.expired.wait()
         assert late.active
         tg.cancel_scope.cancel()
@@ -62,7 +62,7 @@ async def test_a_shorter_timeout_after_a_longer_one_still_fires_first() -> None:
     async with rpc_pair(Slow(), timeout=60) as (_, client):
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call.forever)  # a deadline 60 s away
-            with anyio.fail_after(5), pytest.raises(TimeoutError):
+            with anyio.fail_after(SAFETY), pytest.raises(TimeoutError):
                 await client.with_timeout(0.05).call.forever()
             tg.cancel_scope.cancel()
         assert client.pending_calls == 0

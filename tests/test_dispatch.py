@@ -17,14 +17,14 @@ import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, Recorder, endpoint, raw_socket, request_header, rpc_pair
+from .support import LOOPBACK, SAFETY, Recorder, endpoint, raw_socket, request_header, rpc_pair
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
 _seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+async def wait_for(condition: Callable[[], bool], timeout: float = SAFETY) -> None:
     """Let other tasks run until ``condition`` holds (the timeout is only a safety net)."""
     with anyio.fail_after(timeout):
         while not condition():
@@ -154,7 +154,7 @@ async def test_sync_methods_can_use_cancel_scopes_and_know_their_task() -> None:
             with anyio.fail_after(5):  # noqa: ASYNC100 (a sync method)
                 return anyio.current_effective_deadline() < anyio.current_time() + 6
 
-    async with rpc_pair(UsesAnyio(), timeout=10) as (_, client):
+    async with rpc_pair(UsesAnyio()) as (_, client):
         assert await client.call.scoped() == "False True"
         assert await client.call.deadline() is True
 
@@ -186,7 +186,7 @@ async def test_stray_cancelled_error_is_an_error_of_its_call(
 
     caplog.set_level(logging.ERROR, logger="anyzmq.rpc")
     reached_end = False
-    async with rpc_pair(Shared(), timeout=10) as (server, client):
+    async with rpc_pair(Shared()) as (server, client):
         for name in ("shared_fetch", "sync_result"):
             with pytest.raises(rpc.GenericError) as info:
                 await getattr(client.call, name)()

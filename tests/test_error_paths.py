@@ -58,7 +58,7 @@ OVER_BUDGET = {
 async def test_calls_over_a_decoding_budget_are_answered_with_parameter_error(
     args: bytes,
 ) -> None:
-    async with rpc_pair(Handler(), timeout=5) as (server, client):
+    async with rpc_pair(Handler()) as (server, client):
         raw = raw_socket(zmq.DEALER, endpoint(server))
         try:
             request_id, is_error, answer = await raw_call(
@@ -81,7 +81,7 @@ async def test_calls_over_a_decoding_budget_are_answered_with_parameter_error(
 async def test_deeply_nested_arguments_are_answered_with_parameter_error(
     args: bytes, kwargs: bytes
 ) -> None:
-    async with rpc_pair(Handler(), timeout=5) as (server, client):
+    async with rpc_pair(Handler()) as (server, client):
         raw = raw_socket(zmq.DEALER, endpoint(server))
         try:
             request_id, is_error, answer = await raw_call(raw, [HEADER, b"add", args, kwargs])
@@ -98,7 +98,7 @@ async def test_deeply_nested_malformed_error_answer_fails_the_call_with_protocol
     def replies(identity: bytes, request_id: int) -> list[list[bytes]]:
         return [[identity, reply_header(request_id, is_error=True), DEEP]]
 
-    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+    async with rpc.connect_rpc(bind=LOOPBACK) as client:
         outcome = await answer_one_call(client, replies)
         assert isinstance(outcome, rpc.ProtocolError), outcome
         assert client.pending_calls == 0

@@ -27,6 +27,12 @@ EXPECTED = {
     "dict_handler.py": ["a() and subnamespace.b() answered"],
     "namespaces.py": ["subhandler.a() = ('sub', 'a')"],
     "dynamic_handler.py": ["a.b.func() = ('a', 'b')"],
+    "shutdown.py": [
+        "leaving the server's block with a call running",
+        "the caller got: worked 0.2 s",
+        "the server is closed",
+        "server got note('sent before the server came up')",
+    ],
     "incorrect_calls.py": [
         "client.call.unknown_function(): NotFoundError('unknown_function')",
         "client.call.func(): ParameterError(\"missing a required argument: 'arg'\")",

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from anyzmq import rpc
 from anyzmq._wire import reply_header
 
-from .support import LOOPBACK, Recorder, as_received, endpoint, raw_socket, rpc_pair
+from .support import LOOPBACK, SAFETY, Recorder, as_received, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -119,7 +119,7 @@ async def test_pubsub_server_survives_random_frames(garbage: list[list[bytes]]) 
         raw = raw_socket(zmq.PUB, endpoint(server))
         try:
             probe = [b"t", b"probe", msgpack.packb([]), msgpack.packb({})]
-            with anyio.fail_after(10):
+            with anyio.fail_after(SAFETY):
                 while True:  # until the subscription has reached the raw publisher
                     raw.send_multipart(probe)
                     try:
@@ -147,7 +147,7 @@ async def call_into(client: rpc.RPCClient, outcome: list[Any]) -> None:
 @fuzz_settings
 @given(garbage=messages)
 async def test_client_reply_path_survives_random_frames(garbage: list[list[bytes]]) -> None:
-    async with rpc.connect_rpc(bind=LOOPBACK, timeout=10) as client:
+    async with rpc.connect_rpc(bind=LOOPBACK) as client:
         router = raw_socket(zmq.ROUTER, endpoint(client))
         try:
             for attempt in range(2):
@@ -195,7 +195,7 @@ class Echo(rpc.AttrHandler):
 @fuzz_settings
 @given(value=msgpackable)
 async def test_any_msgpackable_value_round_trips_over_rpc(value: Any) -> None:
-    async with rpc_pair(Echo(), timeout=10) as (_, client):
+    async with rpc_pair(Echo()) as (_, client):
         result = await client.call.echo(value, again=value)
     expected = as_received(value)
     assert result == (expected, expected)

@@ -8,7 +8,7 @@ import pytest
 from anyzmq import rpc
 from anyzmq._server import MIN_QUEUED_CALLS
 
-from .support import LOOPBACK, endpoint, rpc_pair, wait_until
+from .support import LOOPBACK, SAFETY, endpoint, rpc_pair, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
@@ -17,12 +17,32 @@ class Gated(rpc.AttrHandler):
     def __init__(self) -> None:
         self.gate = anyio.Event()
         self.entered = 0
+        self.left = 0
+        self._changed = anyio.Event()
 
     @rpc.method
     async def wait(self, n: int) -> int:
         self.entered += 1
-        await self.gate.wait()
+        self._notify()
+        try:
+            await self.gate.wait()
+        finally:
+            self.left += 1
+            self._notify()
         return n
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def until(self, *, entered: int = 0, left: int = 0) -> None:
+        """Wait until ``entered`` calls have started and ``left`` have ended.
+
+        The server counts a call out in the same step as it returns, so once
+        ``left`` calls have ended, its ``running_calls`` no longer counts them."""
+        with anyio.fail_after(SAFETY):
+            while self.entered < entered or self.left < left:
+                await self._changed.wait()
 
     @rpc.method
     def ping(self) -> str:
@@ -68,10 +88,7 @@ async def test_oversized_answer_is_refused_by_the_client() -> None:
 
 async def test_concurrent_calls_beyond_the_limit_wait() -> None:
     handler = Gated()
-    async with rpc_pair(handler, server={"max_concurrent_calls": 2}, timeout=10) as (
-        server,
-        client,
-    ):
+    async with rpc_pair(handler, server={"max_concurrent_calls": 2}) as (server, client):
         results: list[int] = []
         async with anyio.create_task_group() as tg:
             for n in range(5):
@@ -80,9 +97,7 @@ async def test_concurrent_calls_beyond_the_limit_wait() -> None:
                     results.append(await client.call.wait(n))
 
                 tg.start_soon(call)
-            with anyio.fail_after(5):
-                while handler.entered < 2:
-                    await anyio.lowlevel.checkpoint()
+            await handler.until(entered=2)
             # The others wait in the server's queue; it reads on, so a synchronous
             # call still gets in.
             await wait_until(lambda: server.queued_calls == 3)
@@ -114,17 +129,13 @@ async def test_a_full_queue_stops_the_server_reading() -> None:
 async def test_no_limit() -> None:
     handler = Gated()
     async with (
-        rpc_pair(handler, server={"max_concurrent_calls": None}, timeout=10) as (
-            server,
-            client,
-        ),
+        rpc_pair(handler, server={"max_concurrent_calls": None}) as (server, client),
         anyio.create_task_group() as tg,
     ):
         for n in range(1500):
             tg.start_soon(client.call.wait, n)
-        with anyio.fail_after(10):
-            while server.running_calls < 1500:
-                await anyio.lowlevel.checkpoint()
+        await handler.until(entered=1500)
+        assert server.running_calls == 1500
         handler.gate.set()
 
 
@@ -146,12 +157,9 @@ async def test_pipeline_limit_applies_too() -> None:
     ):
         for n in range(10):
             await client.notify.wait(n)
-        with anyio.fail_after(5):
-            while handler.entered < 3:
-                await anyio.lowlevel.checkpoint()
+        await handler.until(entered=3)
         # Without the limit one drain of the queue would have started all ten.
         assert server.running_calls == 3
         handler.gate.set()
-        with anyio.fail_after(5):
-            while handler.entered < 10 or server.running_calls:
-                await anyio.lowlevel.checkpoint()
+        await handler.until(entered=10, left=10)
+        assert server.running_calls == 0

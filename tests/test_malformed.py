@@ -15,7 +15,7 @@ from anyzmq import rpc
 from anyzmq._context import shared_context
 from anyzmq._wire import reply_header
 
-from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
+from .support import LOOPBACK, SAFETY, Recorder, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +40,7 @@ async def raw_call(sock: zmq.Socket[bytes], frames: list[bytes]) -> tuple[int, b
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(SAFETY):
         while not condition():
             await anyio.lowlevel.checkpoint()
 
@@ -60,7 +60,7 @@ async def test_rpc_server_drops_unanswerable_requests(
     frames: list[bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
-        async with rpc_pair(Handler(), timeout=5) as (server, client):
+        async with rpc_pair(Handler()) as (server, client):
             raw = raw_socket(zmq.DEALER, endpoint(server))
             try:
                 if frames:
@@ -112,7 +112,7 @@ async def test_rpc_server_drops_unanswerable_requests(
     ],
 )
 async def test_rpc_server_answers_bad_calls_with_an_error(frames: list[bytes], error: str) -> None:
-    async with rpc_pair(Handler(), timeout=5) as (server, client):
+    async with rpc_pair(Handler()) as (server, client):
         raw = raw_socket(zmq.DEALER, endpoint(server))
         try:
             request_id, is_error, answer = await raw_call(raw, frames)
@@ -206,7 +206,7 @@ async def test_client_drops_bad_answers_and_fails_undecodable_ones() -> None:
             [identity, reply_header(request_id, is_error=False), good],  # late
         ]
 
-    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+    async with rpc.connect_rpc(bind=LOOPBACK) as client:
         assert isinstance(await answer_one_call(client, replies), rpc.ProtocolError)
         assert client.pending_calls == 0
 
@@ -215,7 +215,7 @@ async def test_client_reports_malformed_error_answers() -> None:
     def replies(identity: bytes, request_id: int) -> list[list[bytes]]:
         return [[identity, reply_header(request_id, is_error=True), msgpack.packb(42)]]
 
-    async with rpc.connect_rpc(bind=LOOPBACK, timeout=5) as client:
+    async with rpc.connect_rpc(bind=LOOPBACK) as client:
         assert isinstance(await answer_one_call(client, replies), rpc.ProtocolError)
 
 
@@ -227,7 +227,7 @@ class ExplodingLookup(rpc.AbstractHandler):
 
 
 async def test_handler_lookup_errors_reach_the_caller_and_the_server_goes_on() -> None:
-    async with rpc_pair(ExplodingLookup(), timeout=5) as (_, client):
+    async with rpc_pair(ExplodingLookup()) as (_, client):
         with pytest.raises(RuntimeError, match="exploded"):
             await client.call.boom()
         assert await client.call.add(1, 2) == 3
@@ -253,7 +253,7 @@ async def test_server_survives_answering_a_vanished_peer_with_router_mandatory()
     handler = Gated()
     async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
         server.transport.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as doomed:
+        async with rpc.connect_rpc(connect=endpoint(server)) as doomed:
             with anyio.move_on_after(5):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(doomed.call.wait)
@@ -263,7 +263,7 @@ async def test_server_survives_answering_a_vanished_peer_with_router_mandatory()
         # server has seen the disconnection, silently before) and the server goes on.
         handler.gate.set()
         await wait_until(lambda: server.running_calls == 0)
-        async with rpc.connect_rpc(connect=endpoint(server), timeout=5) as client:
+        async with rpc.connect_rpc(connect=endpoint(server)) as client:
             assert await client.call.ping() == "pong"
 
 
@@ -284,7 +284,7 @@ async def test_pickle_that_would_run_code_is_refused_logged_once_and_answered(
     ran: list[object] = []
     monkeypatch.setattr(os, "system", lambda *args: ran.append(args))
     with caplog.at_level(logging.WARNING, logger="anyzmq.rpc"):
-        async with rpc_pair(Handler(), timeout=5) as (server, client):
+        async with rpc_pair(Handler()) as (server, client):
             raw = raw_socket(zmq.DEALER, endpoint(server))
             try:
                 request_id, is_error, answer = await raw_call(

@@ -85,7 +85,7 @@ async def test_server_timeout_cancels_handler() -> None:
 async def test_handler_cancelled_when_server_exits() -> None:
     handler = Failing()
     async with rpc.connect_pipeline(bind=LOOPBACK) as client:
-        async with rpc.serve_pipeline(handler, connect=endpoint(client)) as server:
+        async with rpc.serve_pipeline(handler, connect=endpoint(client), grace=0) as server:
             await client.notify.forever()
             await client.notify.record("started")
             assert await handler.next() == ("record", "started")

@@ -9,19 +9,23 @@ import pytest
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, Recorder, endpoint
+from .support import LOOPBACK, SAFETY, Recorder, endpoint
 
 pytestmark = pytest.mark.anyio
 
 
 async def wait_until_subscribed(client: rpc.PubSubClient, topic: str, handler: Recorder) -> None:
-    """Publish probes until one arrives: subscriptions reach the publisher late."""
-    with anyio.fail_after(5):
+    """Publish probes until one arrives (subscriptions reach the publisher late),
+    then a marker, and take every call up to it: no late probe is left behind."""
+    with anyio.fail_after(SAFETY):
         while True:
             await client.publish(topic).probe()
             with anyio.move_on_after(0.01):
                 assert await handler.next() == ("probe", None)
-                return
+                break
+        await client.publish(topic).record("subscribed")
+        while await handler.next() != ("record", "subscribed"):
+            pass
 
 
 async def test_publish_reaches_subscribed_topics_only() -> None:
@@ -53,7 +57,7 @@ async def test_subscribe_and_unsubscribe_at_run_time() -> None:
         await wait_until_subscribed(client, "b", handler)
         server.unsubscribe("a")
         # After the unsubscription reaches the publisher, "a" is dropped and "b" still flows.
-        with anyio.fail_after(5):
+        with anyio.fail_after(SAFETY):
             while True:
                 await client.publish("a").record("a")
                 await client.publish("b").record("b")

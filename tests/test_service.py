@@ -14,7 +14,7 @@ import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, Recorder, endpoint, raw_socket, rpc_pair
+from .support import LOOPBACK, SAFETY, Recorder, endpoint, raw_socket, rpc_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -138,7 +138,7 @@ async def test_several_endpoints_and_ipc(tmp_path: object) -> None:
         bound = server.transport.bindings()
         assert ipc in bound
         assert len(bound) == 2
-        async with rpc.connect_rpc(connect=ipc, timeout=5) as client:
+        async with rpc.connect_rpc(connect=ipc) as client:
             assert await client.call.ping() == "pong"
 
 
@@ -165,7 +165,7 @@ async def test_no_descriptor_leak_over_many_services() -> None:
     for _ in range(50):
         await cycle()
     # ZeroMQ's reaper closes descriptors asynchronously: allow it to catch up.
-    with anyio.fail_after(5):
+    with anyio.fail_after(SAFETY):
         while open_descriptors() > before + 4:
             await anyio.lowlevel.checkpoint()
 
@@ -279,7 +279,7 @@ async def test_socket_options_are_set_before_binding_and_connecting() -> None:
             Handler(), bind=LOOPBACK, socket_options={zmq.SNDHWM: 7, zmq.IDENTITY: b"srv"}
         ) as server,
         rpc.connect_rpc(
-            connect=endpoint(server), timeout=10, socket_options={zmq.RCVHWM: 5, zmq.LINGER: 50}
+            connect=endpoint(server), socket_options={zmq.RCVHWM: 5, zmq.LINGER: 50}
         ) as client,
     ):
         assert server.transport.getsockopt(zmq.SNDHWM) == 7
@@ -305,9 +305,7 @@ async def test_curve_through_socket_options_refuses_plain_clients() -> None:
             zmq.CURVE_PUBLICKEY: client_public,
             zmq.CURVE_SECRETKEY: client_secret,
         }
-        async with rpc.connect_rpc(
-            connect=endpoint(server), timeout=10, socket_options=keys
-        ) as secure:
+        async with rpc.connect_rpc(connect=endpoint(server), socket_options=keys) as secure:
             assert await secure.call.ping() == "pong"
 
 
@@ -331,7 +329,7 @@ async def test_bad_socket_options_are_refused_at_construction(
 async def test_close_from_another_thread() -> None:
     async with rpc.serve_rpc(Handler(), bind=LOOPBACK) as server:
         await anyio.to_thread.run_sync(server.close)
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await server.wait_closed()
         with pytest.raises(rpc.ServiceClosedError):
             server.transport  # noqa: B018

@@ -20,6 +20,8 @@ from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import Frame, PumpState, SocketPump, _send_frames
 
+from .support import SAFETY
+
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pump_arm")]
 
 _names = itertools.count()
@@ -67,7 +69,7 @@ class Collector:
             self.done.set()
 
     async def wait(self) -> None:
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await self.done.wait()
 
 
@@ -118,7 +120,7 @@ async def test_ping_pong_where_sends_consume_the_edge() -> None:
     async with pumping(a_sock, on_a) as a, pumping(b_sock, on_b) as b:
         pumps.update(a=a, b=b)
         await a.send([b"0"])
-        with anyio.fail_after(20):
+        with anyio.fail_after(SAFETY):
             await finished.wait()
 
 
@@ -220,7 +222,7 @@ async def test_cancelling_a_parked_pump_then_closing() -> None:
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
     pump = SocketPump(ours, current_backend())
     try:
-        with anyio.fail_after(5):
+        with anyio.fail_after(SAFETY):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump.run, Collector(1))
                 await wait_for(lambda: pump.state is PumpState.PARKED)
@@ -234,7 +236,7 @@ async def test_cancelling_a_parked_pump_then_closing() -> None:
 
 async def wait_for(condition: Callable[[], bool]) -> None:
     """Let other tasks run until ``condition`` holds (no fixed sleeps)."""
-    with anyio.fail_after(5):
+    with anyio.fail_after(SAFETY):
         while not condition():
             await anyio.lowlevel.checkpoint()
 
@@ -251,7 +253,7 @@ async def test_input_behind_an_edge_a_send_swallowed_is_received() -> None:
                 await wait_for(lambda: pump.state is PumpState.PARKED)
                 peer.send(b"%d" % i)
                 assert pump.send_nowait([b"ours"])
-                with anyio.fail_after(2):
+                with anyio.fail_after(SAFETY):
                     while len(collector.messages) <= i:
                         await anyio.lowlevel.checkpoint()
     finally:
@@ -297,7 +299,7 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
             caught.append(exc)
 
     try:
-        with anyio.fail_after(5):
+        with anyio.fail_after(SAFETY):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
                 await wait_for(lambda: pump.state is PumpState.PARKED)
@@ -328,7 +330,7 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
         raise zmq.ZMQError(zmq.EFSM)
 
     try:
-        with anyio.fail_after(5):
+        with anyio.fail_after(SAFETY):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
                 await wait_for(lambda: pump.state is PumpState.PARKED)

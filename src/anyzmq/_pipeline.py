@@ -10,10 +10,17 @@ import zmq
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Service,
+    SocketOptions,
+)
 from ._socket import Frame
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
@@ -72,14 +79,21 @@ def connect_pipeline(
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    linger: float | None = DEFAULT_LINGER,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
     a pipeline never carries exceptions back.
 
-    ``heartbeat`` is as for :func:`connect_rpc`: ZeroMQ drops a connection whose
-    peer answers none of four heartbeats, and stops sending to it.
+    Args:
+        heartbeat: as for :func:`connect_rpc`: ZeroMQ drops a connection whose
+            peer answers none of four heartbeats, and stops sending to it.
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -92,6 +106,7 @@ def connect_pipeline(
         translation_table=translation_table,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        linger=linger,
     )
 
 
@@ -109,6 +124,7 @@ def serve_pipeline(
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    grace: float | None = DEFAULT_GRACE,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -132,4 +148,5 @@ def serve_pipeline(
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        grace=grace,
     )

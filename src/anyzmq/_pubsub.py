@@ -11,10 +11,17 @@ from ._backend import Backend
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
 from ._error_table import ErrorTable
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Service,
+    SocketOptions,
+)
 from ._socket import Frame
 from ._transport import topic_bytes
 
@@ -120,13 +127,20 @@ def connect_pubsub(
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    linger: float | None = DEFAULT_LINGER,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused.
 
-    ``heartbeat`` is as for :func:`connect_rpc`: ZeroMQ drops a connection whose
-    peer answers none of four heartbeats, and stops sending to it.
+    Args:
+        heartbeat: as for :func:`connect_rpc`: ZeroMQ drops a connection whose
+            peer answers none of four heartbeats, and stops sending to it.
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -139,6 +153,7 @@ def connect_pubsub(
         translation_table=translation_table,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        linger=linger,
     )
 
 
@@ -157,6 +172,7 @@ def serve_pubsub(
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    grace: float | None = DEFAULT_GRACE,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -182,4 +198,5 @@ def serve_pubsub(
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        grace=grace,
     )

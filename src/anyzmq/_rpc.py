@@ -18,15 +18,23 @@ from ._backend import Backend, Waiter
 from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
 from ._connections import ConnectionWatcher
+from ._context import note_linger
 from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
+from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._introspect import MethodInfo, request_description
 from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
-from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Service,
+    SocketOptions,
+)
 from ._socket import Frame, SocketPump, zmq_errors_as_oserror
 from ._transport import Transport, set_option
 
@@ -119,6 +127,7 @@ class RPCClient(Service):
         max_message_size: int | None,
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
+        linger: float | None = DEFAULT_LINGER,
     ) -> None:
         super().__init__(
             bind=bind,
@@ -127,6 +136,7 @@ class RPCClient(Service):
             max_message_size=max_message_size,
             socket_options=socket_options,
             heartbeat=heartbeat,
+            linger=linger,
         )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
@@ -391,11 +401,12 @@ class RPCClient(Service):
             link.watch_scope.cancel()
             if link.deferred and link.peer is PeerKind.UNKNOWN and not self._is_open:
                 self._learn_peer_on_closing(link)
-            linger: int = link.pump.socket.getsockopt(zmq.LINGER)  # type: ignore[assignment]
+            linger = self._linger_at_exit()  # the same for every socket of the client
             if link.cancelling and 0 <= linger < _CANCEL_LINGER_MS:
                 linger = _CANCEL_LINGER_MS  # let the cancels sent on closing leave
             with zmq_errors_as_oserror():
                 link.pump.close(linger=linger)
+            note_linger(linger)
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
@@ -602,6 +613,7 @@ class RPCServer(ServerBase):
     """The server side of request-reply; made by :func:`serve_rpc`."""
 
     _socket_type = zmq.ROUTER
+    _answers_calls = True
 
     def __init__(self, handler: HandlerLike, *, introspection: bool = True, **options: Any) -> None:
         super().__init__(handler, **options)
@@ -722,6 +734,7 @@ def connect_rpc(
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
+    linger: float | None = DEFAULT_LINGER,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -739,6 +752,11 @@ def connect_rpc(
             that answers none for four of them (8 s by default) is taken as gone,
             and the calls that went to it fail with :class:`ConnectionLostError`.
             None: no heartbeats (a dead or frozen peer is then never noticed).
+        linger: seconds what the client sent may still take to be delivered
+            after its block ends normally (also when the program exits right
+            after it); leaving by an exception or cancellation, or ``close()``,
+            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
+            ``socket_options`` wins.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -753,6 +771,7 @@ def connect_rpc(
         max_message_size=max_message_size,
         socket_options=socket_options,
         heartbeat=heartbeat,
+        linger=linger,
     )
 
 
@@ -771,6 +790,7 @@ def serve_rpc(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     introspection: bool = True,
+    grace: float | None = DEFAULT_GRACE,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -798,6 +818,10 @@ def serve_rpc(
             None: no heartbeats.
         introspection: answer :meth:`RPCClient.describe` (and ``anyzmq inspect``)
             with the list of ``@method`` functions; False answers NotFoundError.
+        grace: seconds running calls may take to finish when the server leaves
+            normally (end of its block, or ``await server.shutdown()``); then the
+            rest are cancelled and their callers answered with
+            :class:`ServiceClosedError`. 0 cancels at once; None waits for all.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -817,4 +841,5 @@ def serve_rpc(
         socket_options=socket_options,
         heartbeat=heartbeat,
         introspection=introspection,
+        grace=grace,
     )

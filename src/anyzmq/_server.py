@@ -18,7 +18,7 @@ import math
 from collections import deque
 from collections.abc import Hashable, Iterable, Mapping
 from functools import partial
-from typing import Any, Final, final
+from typing import Any, ClassVar, Final, final
 
 import anyio
 import anyio.to_thread
@@ -28,8 +28,9 @@ from ._backend import Backend
 from ._calls import CallInfo, enter, run_as
 from ._codec import DecodeError, TranslationTable
 from ._deadlines import Deadlines
-from ._errors import NotFoundError, ParameterError
+from ._errors import NotFoundError, ParameterError, ServiceClosedError
 from ._format import bounded_repr
+from ._grace import DEFAULT_GRACE, Grace, check_grace
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
 from ._introspect import DESCRIBE, DESCRIBE_FRAME, describe
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
@@ -144,11 +145,15 @@ class ServerBase(Service):
         TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
             has the wrong type.
         ValueError: ``timeout``, ``max_message_size``, ``max_concurrent_calls`` or
-            ``sync_handler_threads`` is not positive.
+            ``sync_handler_threads`` is not positive, or ``grace`` is negative.
     """
 
     #: Whether the introspection request is answered (see :mod:`._introspect`).
     _introspection = False
+
+    #: Whether callers wait for answers: then a server shutting down keeps reading
+    #: and refuses new calls with ServiceClosedError, rather than stop reading.
+    _answers_calls: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -165,6 +170,7 @@ class ServerBase(Service):
         sync_handler_threads: int | None = None,
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
+        grace: float | None = DEFAULT_GRACE,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
@@ -192,6 +198,7 @@ class ServerBase(Service):
         self._queue_limit = max(self._max_calls or 0, MIN_QUEUED_CALLS)
         self._cancelled: type[BaseException] = BaseException  # set on entering
         self._limiter: anyio.CapacityLimiter | None = None
+        self._grace: Grace[_Call] = Grace(check_grace(grace))
 
     @property
     def running_calls(self) -> int:
@@ -221,7 +228,60 @@ class ServerBase(Service):
         that ZeroMQ refused to queue)."""
         return self._drops.total
 
+    async def shutdown(self) -> None:
+        """Close gracefully, as a normal exit of the ``async with`` does, and
+        return once closed (idempotent; callable while the block runs on).
+
+        New calls no longer start (an RPC server answers them with
+        :class:`ServiceClosedError`, the others stop reading), running calls get
+        ``grace`` seconds to finish, then the rest are cancelled and their callers
+        answered with :class:`ServiceClosedError`, and the socket closes. Cancelling
+        this wait does not cancel the shutdown; :meth:`close` makes it immediate.
+        """
+        self._leave()
+        await self.wait_closed()
+
+    def _leave(self) -> None:
+        if self._is_open:
+            self._grace.request()
+        else:
+            self.close()  # not entered yet: closed at once; closing: nothing to do
+
+    def _stop_starting_calls(self) -> None:
+        # Calls waiting for a free slot will not start: their callers hear so now.
+        waiting, self._waiting = self._waiting, deque()
+        for call in waiting:
+            self._forget(call)
+            if not call.abandoned:
+                error = ServiceClosedError(
+                    f"the server is shutting down: {call.name!r} was not started"
+                )
+                self._finish(call, None, error)
+        pump = self._pump
+        if pump is None:
+            return
+        if self._answers_calls:
+            pump.resume_reading()  # paused at max_concurrent_calls: refuse at once
+        else:
+            pump.stop_reading()
+
+    def _cancel_overdue(self, calls: list[_Call]) -> None:
+        logger.warning(
+            "%s shutting down: %d call(s) still running after the grace of %g s, cancelled",
+            type(self).__name__,
+            len(calls),
+            self._grace.period,
+        )
+        for call in calls:
+            error = ServiceClosedError(
+                f"the server shut down before {call.name!r} finished "
+                f"(grace of {self._grace.period:g} s)"
+            )
+            self._finish(call, None, error)
+        # Closing, next, cancels them.
+
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+        self._grace.open()
         self._cancelled = anyio.get_cancelled_exc_class()
         if self._threads is not None:
             self._limiter = anyio.CapacityLimiter(self._threads)
@@ -229,6 +289,13 @@ class ServerBase(Service):
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         if self._timeout is not None:
             task_group.start_soon(self._deadlines.run, name=f"timeouts of {self!r}")
+        task_group.start_soon(
+            self._grace.run,
+            self._stop_starting_calls,
+            self._cancel_overdue,
+            self._close_normally,
+            name=f"shutdown of {self!r}",
+        )
 
     def _drop(self, reason: str) -> None:
         self._drops.report(reason)
@@ -250,6 +317,11 @@ class ServerBase(Service):
         """
         if not self._is_open:
             return  # closing: nothing new starts
+        if not self._grace.accepting:
+            name = str(name_frame, "utf-8", "replace")
+            error = ServiceClosedError(f"the server is shutting down: {name!r} was not started")
+            self._failed(reply, name, error, (), {})
+            return
         caller_deadline = math.inf
         if budget != math.inf:
             if not budget > 0:
@@ -331,6 +403,7 @@ class ServerBase(Service):
         if call.key is not None or deadline != math.inf:
             call.scope = anyio.CancelScope(deadline=deadline)
         self._running += 1
+        self._grace.started(call)
         if call.timed_by_server:
             self._deadlines.add(call, deadline, self._running)
         self._handlers.start_soon(self._run, call)
@@ -406,6 +479,7 @@ class ServerBase(Service):
             call.finished = True
             self._forget(call)
             self._running -= 1
+            self._grace.finished(call)
             if self._max_calls is not None:
                 self._start_waiting()
 
@@ -456,6 +530,8 @@ class ServerBase(Service):
         """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""
         if not self._log_exceptions or isinstance(exc, self._exclude_log_exceptions):
             return
+        if isinstance(exc, ServiceClosedError) and exc.__traceback__ is None:
+            return  # the server's own refusal while shutting down, not a method's error
         shown = bounded_exception(exc)
         logger.error(
             "An exception %r from method %r call occurred.\nargs = %s\nkwargs = %s\n",

@@ -12,7 +12,7 @@ import zmq
 
 from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
-from ._context import shared_context
+from ._context import note_linger, shared_context
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import Frame, SocketPump, zmq_errors_as_oserror
@@ -20,6 +20,7 @@ from ._transport import Transport, endpoints, set_option
 
 __all__ = [
     "DEFAULT_HEARTBEAT",
+    "DEFAULT_LINGER",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "HEARTBEATS_MISSED",
     "Service",
@@ -54,6 +55,10 @@ def check_heartbeat(heartbeat: float | None) -> float | None:
     return float(heartbeat)
 
 
+#: Default ``linger``: seconds what a service sent may still take to be delivered
+#: after its block ends normally.
+DEFAULT_LINGER: Final = 2.0
+
 #: ZeroMQ socket options (``zmq.SNDHWM``, ``zmq.CURVE_SERVER``, ...) and their values.
 SocketOptions: TypeAlias = Mapping[int, int | bytes | str]
 
@@ -64,6 +69,17 @@ def _check_max_message_size(size: int | None) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise ValueError(f"max_message_size must be a positive int or None, got {size!r}")
     return size
+
+
+def _check_linger(linger: float | None) -> int:
+    """``linger`` in seconds as ZeroMQ's ``LINGER`` (milliseconds, -1 for None)."""
+    if linger is None:
+        return -1
+    if isinstance(linger, bool) or not isinstance(linger, int | float):
+        raise TypeError(f"linger must be a number of seconds or None, got {linger!r}")
+    if not linger >= 0 or linger == float("inf"):
+        raise ValueError(f"linger must be a finite number of seconds >= 0, got {linger!r}")
+    return round(linger * 1000)
 
 
 def _check_socket_options(
@@ -89,10 +105,13 @@ class Service:
     """Base of every client and server.
 
     Use it as an async context manager: entering creates the socket, sets its
-    options, binds and connects it and starts its pump; leaving (or :meth:`close`)
-    stops reading, cancels the pump and every running handler, then closes the
-    socket with linger 0 (unless ``zmq.LINGER`` was set in ``socket_options`` or
-    through :attr:`transport`). A service can be entered once.
+    options, binds and connects it and starts its pump. Leaving the block normally
+    closes the socket with the service's ``linger`` (a server first lets its
+    running calls finish, see the servers' ``shutdown()``); leaving it by an
+    exception or cancellation, or :meth:`close`, stops reading, cancels the pump
+    and every running handler, then closes the socket with linger 0. A
+    ``zmq.LINGER`` set in ``socket_options`` or through :attr:`transport` is used
+    on every close instead. A service can be entered once.
     """
 
     _socket_type: ClassVar[int]
@@ -107,12 +126,17 @@ class Service:
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
+        linger: float | None = DEFAULT_LINGER,
     ) -> None:
         self._heartbeat = check_heartbeat(heartbeat)
         self._bind = endpoints(bind, "bind")
         self._max_message_size = _check_max_message_size(max_message_size)
         self._connect = endpoints(connect, "connect")
         self._socket_options = _check_socket_options(socket_options)
+        self._linger = _check_linger(linger)
+        self._user_linger = any(option == zmq.LINGER for option, _ in self._socket_options)
+        self._leaving_normally = False  # set once a normal exit decides to close
+        self._exit_linger = 0  # what every socket of the service closes with
         self._codec = Codec(translation_table)
         self._state = _NEW
         self._backend: Backend | None = None
@@ -204,7 +228,10 @@ class Service:
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None
-        self.close()
+        if exc_type is None:
+            self._leave()
+        else:
+            self.close()
         try:
             return await self._task_group.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
@@ -264,8 +291,25 @@ class Service:
             self._transport = None
             self._on_closed()
             with zmq_errors_as_oserror():
-                self._pump.close(linger=self._pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
+                self._exit_linger = self._linger_at_exit()
+                self._pump.close(linger=self._exit_linger)
+            note_linger(self._exit_linger)
             self._closed_event.set()
+
+    def _linger_at_exit(self) -> int:
+        """The ``LINGER`` the service's sockets close with: the user's own if set,
+        else the service's ``linger`` after a normal exit and 0 after any other."""
+        assert self._pump is not None
+        current = int(self._pump.socket.getsockopt(zmq.LINGER))
+        if self._user_linger or current != 0:  # 0 is anyzmq's; another is the user's
+            return current
+        return self._linger if self._leaving_normally else 0
+
+    def _close_normally(self) -> None:
+        """Close as after a normal exit: with the service's ``linger``."""
+        if self._state == _OPEN:
+            self._leaving_normally = True
+        self.close()
 
     def _abandon(self) -> None:
         """Close the socket of a service whose event loop is gone."""
@@ -299,6 +343,10 @@ class Service:
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         """Set socket options before binding and connecting."""
+
+    def _leave(self) -> None:
+        """The block ends normally: close with the service's ``linger``."""
+        self._close_normally()
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the service's own background tasks, beside its pump."""

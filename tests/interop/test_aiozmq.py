@@ -18,7 +18,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from anyzmq import rpc
 
-from ..support import LOOPBACK, as_received, endpoint
+from ..support import LOOPBACK, SAFETY, as_received, endpoint
 from .values import TAGGED_AS, TAGGED_VALUES, TAGGING_TABLE, VALUES
 
 pytestmark = [
@@ -38,7 +38,7 @@ class Peer:
         assert process.stdout is not None
         self._stdout = BufferedByteReceiveStream(process.stdout)
 
-    async def line(self, timeout: float = 10) -> str:
+    async def line(self, timeout: float = SAFETY) -> str:
         with anyio.fail_after(timeout):
             data = await self._stdout.receive_until(b"\n", 1 << 20)
         return data.decode()
@@ -79,7 +79,7 @@ async def aiozmq_peer(mode: str, *args: str) -> AsyncIterator[Peer]:
         finally:
             assert process.stdin is not None
             await process.stdin.aclose()
-            with anyio.fail_after(10):
+            with anyio.fail_after(SAFETY):
                 code = await process.wait()
     assert code == 0, f"the aiozmq peer ({mode}) exited with {code}"
 
@@ -94,7 +94,7 @@ def translated(value: Any) -> str:
 async def test_anyzmq_client_calls_aiozmq_server() -> None:
     async with (
         aiozmq_peer("rpc-server") as peer,
-        rpc.connect_rpc(connect=await peer.line(), timeout=10) as client,
+        rpc.connect_rpc(connect=await peer.line()) as client,
     ):
         for value in VALUES:
             assert await client.call.echo(value) == as_received(value)
@@ -119,9 +119,7 @@ async def test_anyzmq_client_calls_aiozmq_server() -> None:
 async def test_translators_resolve_as_in_aiozmq_both_ways() -> None:
     async with (
         aiozmq_peer("tagging-server") as peer,
-        rpc.connect_rpc(
-            connect=await peer.line(), timeout=10, translation_table=TAGGING_TABLE
-        ) as client,
+        rpc.connect_rpc(connect=await peer.line(), translation_table=TAGGING_TABLE) as client,
     ):
         # aiozmq packs, anyzmq reads which code each value came with ...
         assert await client.call.tagged_values() == TAGGED_AS
@@ -187,7 +185,7 @@ class Recorder(rpc.AbstractHandler):
         return record
 
     async def wait_done(self) -> list[tuple[str, Any, Any]]:
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await self.done.wait()
         return self.calls
 
@@ -224,7 +222,7 @@ async def test_anyzmq_pubsub_client_to_aiozmq_server() -> None:
         rpc.connect_pubsub(connect=await peer.line()) as client,
     ):
         probe = repr(("probe", (), {}))
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             while True:  # until the aiozmq subscription has reached us
                 await client.publish("topic").probe()
                 with anyio.move_on_after(0.02):
@@ -256,7 +254,7 @@ async def test_aiozmq_pubsub_client_to_anyzmq_server() -> None:
         ) as server,
         aiozmq_peer("pubsub-client", endpoint(server)) as peer,
     ):
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await probed.wait()
         await peer.tell("go\n")
         calls = await recorder.wait_done()
