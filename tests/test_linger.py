@@ -69,8 +69,13 @@ async def test_a_normal_exit_delivers_to_a_server_that_comes_later(address: str)
     assert handler.values == list(range(100))
 
 
-@pytest.mark.parametrize("how", ["exception", "cancellation", "linger=0", "zmq.LINGER=0"])
-async def test_other_exits_drop_what_was_not_sent(address: str, how: str) -> None:
+@pytest.mark.parametrize(
+    "how", ["exception", "cancellation", "close()", "linger=0", "zmq.LINGER=0"]
+)
+async def test_other_exits_close_with_linger_0(address: str, how: str) -> None:
+    # ZeroMQ drops what a socket closed with linger 0 holds, in its own thread a
+    # moment after the close (a server that binds at once may still get it): what
+    # anyzmq decides, and what this checks, is the linger.
     options: dict[str, Any] = {}
     if how == "linger=0":
         options["linger"] = 0
@@ -79,40 +84,17 @@ async def test_other_exits_drop_what_was_not_sent(address: str, how: str) -> Non
     with anyio.CancelScope() as scope:
         try:
             async with rpc.connect_pipeline(connect=address, **options) as client:
-                for i in range(100):
-                    await client.notify.record(i)
+                await client.notify.record(1)
                 if how == "exception":
                     raise ZeroDivisionError
                 if how == "cancellation":
                     scope.cancel()
                     await anyio.sleep_forever()
+                if how == "close()":
+                    client.close()
         except ZeroDivisionError:
             pass
-    handler = Counter(1)
-    async with (
-        rpc.serve_pipeline(handler, bind=address),
-        rpc.connect_pipeline(connect=address) as other,
-    ):
-        await other.notify.probe()
-        with anyio.fail_after(SAFETY):
-            await handler.probed.wait()
-    # The first client's socket is gone with its messages: none can come now.
-    assert handler.values == []
-
-
-async def test_close_stays_immediate(address: str) -> None:
-    async with rpc.connect_pipeline(connect=address) as client:
-        await client.notify.record(1)
-        client.close()
-    handler = Counter(1)
-    async with (
-        rpc.serve_pipeline(handler, bind=address),
-        rpc.connect_pipeline(connect=address) as other,
-    ):
-        await other.notify.probe()
-        with anyio.fail_after(SAFETY):
-            await handler.probed.wait()
-    assert handler.values == []
+    assert client._exit_linger == 0
 
 
 async def test_pubsub_normal_exit_delivers_what_was_published() -> None:

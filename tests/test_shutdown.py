@@ -43,7 +43,11 @@ class Slow(rpc.AttrHandler):
 
 @pytest.fixture
 def address() -> Iterator[str]:
-    """An ipc endpoint that a client may connect to before any server binds it."""
+    """An endpoint for a client to bind before its server connects.
+
+    The RPC clients here bind: a client with a binding never takes the loss of a
+    connection for the loss of its calls, so each call ends with what the server
+    answered even when the server closes right after answering."""
     with tempfile.TemporaryDirectory(prefix="anyzmq-") as directory:
         yield f"ipc://{directory}/server"
 
@@ -81,8 +85,8 @@ async def refused(client: rpc.RPCClient) -> None:
 async def test_normal_exit_lets_a_running_call_finish_and_refuses_new_ones(address: str) -> None:
     handler = Slow()
     outcome: Outcome = []
-    async with rpc.connect_rpc(connect=address) as client, anyio.create_task_group() as tg:
-        async with rpc.serve_rpc(handler, bind=address, grace=3600) as server:
+    async with rpc.connect_rpc(bind=address) as client, anyio.create_task_group() as tg:
+        async with rpc.serve_rpc(handler, connect=address, grace=3600) as server:
             tg.start_soon(recording(outcome, lambda: client.call.wait("kept")))
             await handler.started.wait()
 
@@ -105,8 +109,8 @@ async def test_a_call_that_overruns_the_grace_is_cancelled_and_answered() -> Non
     handler = Slow()
     outcome: Outcome = []
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=0.1) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=0.1) as server,
     ):
         async with anyio.create_task_group() as tg:
             tg.start_soon(recording(outcome, lambda: client.call.wait("late")))
@@ -126,8 +130,8 @@ async def test_grace_zero_cancels_at_once_and_answers() -> None:
     handler = Slow()
     outcome: Outcome = []
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=0) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=0) as server,
     ):
         async with anyio.create_task_group() as tg:
             tg.start_soon(recording(outcome, lambda: client.call.wait("cut")))
@@ -143,8 +147,8 @@ async def test_grace_none_waits_for_every_call() -> None:
     handler = Slow()
     outcome: Outcome = []
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=None) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=None) as server,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(recording(outcome, lambda: client.call.wait("all")))
@@ -161,8 +165,8 @@ async def test_grace_none_waits_for_every_call() -> None:
 async def test_shutdown_twice_at_once_and_before_entering() -> None:
     handler = Slow()
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=3600) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=3600) as server,
     ):
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call.wait, "x")
@@ -182,8 +186,10 @@ async def test_shutdown_twice_at_once_and_before_entering() -> None:
 async def test_new_calls_are_refused_even_at_max_concurrent_calls() -> None:
     handler = Slow()
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=3600, max_concurrent_calls=1) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(
+            handler, connect=endpoint(client), grace=3600, max_concurrent_calls=1
+        ) as server,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(client.call.wait, "x")
@@ -196,9 +202,9 @@ async def test_new_calls_are_refused_even_at_max_concurrent_calls() -> None:
 async def test_an_exception_in_the_block_cancels_at_once(address: str) -> None:
     handler = Slow()
     outcome: Outcome = []
-    async with rpc.connect_rpc(connect=address) as client, anyio.create_task_group() as tg:
+    async with rpc.connect_rpc(bind=address) as client, anyio.create_task_group() as tg:
         with pytest.raises(ZeroDivisionError):  # noqa: PT012
-            async with rpc.serve_rpc(handler, bind=address, grace=None):
+            async with rpc.serve_rpc(handler, connect=address, grace=None):
                 tg.start_soon(recording(outcome, lambda: client.call.wait("x")))
                 await handler.started.wait()
                 1 / 0  # noqa: B018
@@ -213,9 +219,9 @@ async def test_an_exception_in_the_block_cancels_at_once(address: str) -> None:
 async def test_cancelling_the_block_cancels_at_once(address: str) -> None:
     handler = Slow()
     outcome: Outcome = []
-    async with rpc.connect_rpc(connect=address) as client, anyio.create_task_group() as tg:
+    async with rpc.connect_rpc(bind=address) as client, anyio.create_task_group() as tg:
         with anyio.CancelScope() as scope:
-            async with rpc.serve_rpc(handler, bind=address, grace=None):
+            async with rpc.serve_rpc(handler, connect=address, grace=None):
                 tg.start_soon(recording(outcome, lambda: client.call.wait("x")))
                 await handler.started.wait()
                 scope.cancel()
@@ -232,9 +238,9 @@ async def test_cancelling_the_block_cancels_at_once(address: str) -> None:
 async def test_cancelling_a_normal_exit_that_waits_makes_it_immediate(address: str) -> None:
     handler = Slow()
     outcome: Outcome = []
-    async with rpc.connect_rpc(connect=address) as client, anyio.create_task_group() as tg:
+    async with rpc.connect_rpc(bind=address) as client, anyio.create_task_group() as tg:
         with anyio.CancelScope() as scope:
-            async with rpc.serve_rpc(handler, bind=address, grace=None):
+            async with rpc.serve_rpc(handler, connect=address, grace=None):
                 tg.start_soon(recording(outcome, lambda: client.call.wait("x")))
                 await handler.started.wait()
 
@@ -257,8 +263,8 @@ async def test_close_during_the_grace_is_immediate() -> None:
     handler = Slow()
     outcome: Outcome = []
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=None) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=None) as server,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(recording(outcome, lambda: client.call.wait("x")))
@@ -278,8 +284,8 @@ async def test_close_during_the_grace_is_immediate() -> None:
 async def test_a_cancelled_shutdown_wait_does_not_cancel_the_shutdown() -> None:
     handler = Slow()
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=None) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=None) as server,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(client.call.wait, "x")
@@ -296,8 +302,8 @@ async def test_a_cancelled_shutdown_wait_does_not_cancel_the_shutdown() -> None:
 async def test_refusals_are_not_logged_as_method_errors(caplog: pytest.LogCaptureFixture) -> None:
     handler = Slow()
     async with (
-        rpc.serve_rpc(handler, bind=LOOPBACK, grace=3600, log_exceptions=True) as server,
-        rpc.connect_rpc(connect=endpoint(server)) as client,
+        rpc.connect_rpc(bind=LOOPBACK) as client,
+        rpc.serve_rpc(handler, connect=endpoint(client), grace=3600, log_exceptions=True) as server,
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(client.call.wait, "x")
