@@ -56,6 +56,9 @@ _NO_TIMEOUT: Final = nullcontext()
 #: pending calls (ZeroMQ does this in the background: closing does not wait).
 _CANCEL_LINGER_MS: Final = 1000
 
+#: Turns a lost link gives its pump to read the answers that came before the loss.
+_MAX_READ_STEPS_ON_LOSS: Final = 100
+
 #: Messages a closing link reads at most to learn what its server is.
 _MAX_READ_ON_CLOSING: Final = 1000
 
@@ -440,11 +443,24 @@ class RPCClient(Service):
                 self._handlers.start_soon(self._reconnect, link)
         elif link.peers_up:
             return  # which calls went to the lost peer is not known: they end by their timeouts
-        self._fail_link(
-            link,
+        why = (
             f"the connection to {endpoint} was lost before the answer came (the server "
-            "went away or stopped answering heartbeats, or a message exceeded max_message_size)",
+            "went away or stopped answering heartbeats, or a message exceeded max_message_size)"
         )
+        if self._handlers is None:
+            self._fail_link(link, why)
+        else:
+            self._handlers.start_soon(self._fail_link_once_read, link, why)
+
+    async def _fail_link_once_read(self, link: Link, why: str) -> None:
+        """Fail the link's waiting calls once its pump has read what arrived before
+        the loss: a server that answered and then went away (a graceful shutdown)
+        must not have its answers taken for lost."""
+        for _ in range(_MAX_READ_STEPS_ON_LOSS):
+            if not link.pump.input_pending():
+                break
+            await anyio.lowlevel.checkpoint()  # the pump task reads meanwhile
+        self._fail_link(link, why)
 
     def _fail_link(self, link: Link, why: str) -> None:
         for pending in self._pending.values():

@@ -284,6 +284,21 @@ class SocketPump:
         if self._state is not _CLOSED:
             self._state = _STOPPED
 
+    def input_pending(self) -> bool:
+        """Whether a message waits to be received; if so, a parked pump is woken
+        to receive it (reading ``EVENTS`` may take the FD's edge from it)."""
+        if self._state is _CLOSED:
+            return False
+        try:
+            events = _events(self._sock)
+        except OSError:
+            return False
+        if not events & _POLLIN:
+            return False
+        if self._state is _PARKED and self._readiness is not None:
+            self._readiness.wake()
+        return True
+
     async def run(self, on_message: Callable[[list[Frame]], None] | None) -> None:
         """Pump the socket until cancelled or closed.
 
