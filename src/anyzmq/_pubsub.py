@@ -131,16 +131,9 @@ def connect_pubsub(
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
-    ``error_table`` is accepted for compatibility with aiozmq.rpc and unused.
-
-    Args:
-        heartbeat: as for :func:`connect_rpc`: ZeroMQ drops a connection whose
-            peer answers none of four heartbeats, and stops sending to it.
-        linger: seconds what the client sent may still take to be delivered
-            after its block ends normally (also when the program exits right
-            after it); leaving by an exception or cancellation, or ``close()``,
-            drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
-            ``socket_options`` wins.
+    ``error_table`` is accepted for compatibility with aiozmq.rpc and unused;
+    ``heartbeat`` and ``linger`` are as for :func:`connect_pipeline`. A PUB socket
+    drops what exceeds its send high-water mark (``zmq.SNDHWM``), linger or not.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
