@@ -14,6 +14,7 @@ report.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Final, final
 
@@ -27,6 +28,7 @@ __all__ = ["ConnectionWatcher"]
 
 _DISCONNECTED: Final = int(zmq.EVENT_DISCONNECTED)
 _UP: Final = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+_monitors = itertools.count()
 
 
 @final
@@ -53,12 +55,20 @@ class ConnectionWatcher:
         self._backend = backend
         self._on_lost = on_lost
         self._on_up = on_up
+        # libzmq's I/O thread sends each event to the monitor and blocks when the
+        # pipe is full: an unbounded pipe (both high-water marks 0) never stops it.
+        address = f"inproc://anyzmq-monitor-{id(self):x}-{next(_monitors)}"
+        monitor: zmq.Socket[bytes] = sock.context.socket(zmq.PAIR)
         try:
-            self._monitor: zmq.Socket[bytes] = sock.get_monitor_socket(
-                _DISCONNECTED if on_up is None else _DISCONNECTED | _UP
-            )
+            monitor.setsockopt(zmq.RCVHWM, 0)
+            monitor.setsockopt(zmq.SNDHWM, 0)
+            monitor.setsockopt(zmq.LINGER, 0)
+            sock.monitor(address, _DISCONNECTED if on_up is None else _DISCONNECTED | _UP)
+            monitor.connect(address)
         except zmq.ZMQError as exc:
+            monitor.close(linger=0)
             raise OSError(exc.errno, exc.strerror) from exc
+        self._monitor = monitor
 
     async def run(self) -> None:
         """Report events until cancelled; the monitor is closed however this ends."""

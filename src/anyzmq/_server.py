@@ -236,7 +236,8 @@ class ServerBase(Service):
         :class:`ServiceClosedError`, the others stop reading), running calls get
         ``grace`` seconds to finish, then the rest are cancelled and their callers
         answered with :class:`ServiceClosedError`, and the socket closes. Cancelling
-        this wait does not cancel the shutdown; :meth:`~anyzmq.rpc.Service.close` makes it immediate.
+        this wait does not cancel the shutdown;
+        :meth:`~anyzmq.rpc.Service.close` makes it immediate.
         """
         self._leave()
         await self.wait_closed()
