@@ -80,9 +80,20 @@ class ConnectionWatcher:
             pump.close()
 
     def close(self) -> None:
-        """Stop monitoring (for a watcher whose :meth:`run` never started)."""
-        if not self._sock.closed:
-            self._sock.disable_monitor()
+        """Stop monitoring (idempotent). Call it before closing the watched socket.
+
+        libzmq's own end of the monitor pipe blocks the context's I/O thread when
+        it sends an event with no reader: closing our end while the watched socket
+        can still report (it does until libzmq has finished closing it) would
+        freeze every connection of the context. So our end is closed only after
+        monitoring stopped; if the watched socket was closed first, it stays open
+        (pumped by nobody, unbounded) and goes when the context does.
+        """
+        if self._monitor.closed:
+            return
+        if self._sock.closed:
+            return
+        self._sock.disable_monitor()
         self._monitor.close(linger=0)
 
     def _on_event(self, frames: list[Frame]) -> None:

@@ -19,6 +19,7 @@ any anyzmq socket closed with (:data:`EXIT_WAIT_CAP` when that linger was unboun
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from typing import Final
@@ -74,9 +75,14 @@ def _terminate_at_exit() -> None:
         return
     # pyzmq keeps a weak set of the context's sockets; those still open belong to
     # services that were never closed (their event loop died): drop what they hold.
-    for sock in list(getattr(context, "_sockets", None) or ()):
-        if not sock.closed:
-            sock.close(linger=0)
+    # Monitors first (see ConnectionWatcher.close): a monitored socket closed
+    # before its monitor's reader could block the I/O thread and so the exit.
+    sockets = [sock for sock in list(getattr(context, "_sockets", None) or ()) if not sock.closed]
+    for sock in sockets:
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disable_monitor()
+    for sock in sockets:
+        sock.close(linger=0)
     ender = threading.Thread(target=context.term, name="anyzmq context exit", daemon=True)
     ender.start()
     ender.join(exit_wait())

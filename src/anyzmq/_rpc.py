@@ -402,6 +402,8 @@ class RPCClient(Service):
                 await link.pump.run(partial(self._on_link_message, link))
         finally:
             link.watch_scope.cancel()
+            if link.watcher is not None:
+                link.watcher.close()  # before the socket: see ConnectionWatcher.close
             if link.deferred and link.peer is PeerKind.UNKNOWN and not self._is_open:
                 self._learn_peer_on_closing(link)
             linger = self._linger_at_exit()  # the same for every socket of the client

@@ -211,8 +211,8 @@ class Service:
             await task_group.__aenter__()
         except BaseException:
             self._backend = None
+            self._on_closed()  # first: it stops the socket's monitor
             sock.close(linger=0)
-            self._on_closed()
             raise
         self._pump = SocketPump(sock, backend)
         self._transport = transport
