@@ -12,6 +12,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 EXPECTED = {
     "request_reply.py": ["remote(1, 2) = 3"],
+    "streaming.py": [
+        "squares(5): [0, 1, 4, 9, 16]",
+        "forever() stopped on the server after 3 items",
+    ],
     "pipeline.py": ["server got remote(1)", "server got remote(3)"],
     "pubsub.py": ["subscriber got remote(1)"],
     "custom_translator.py": ["remote(Point(1, 2)) = Point(1, 2)"],
