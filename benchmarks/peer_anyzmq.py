@@ -13,6 +13,7 @@ import anyio
 import zmq
 from control import ControlServer, Counter
 from handlers import make_handlers
+from streams import STREAM_WORKLOADS, with_streams
 from workloads import MAX_MESSAGE_SIZE, WORKLOADS, Call, Endpoints
 
 from anyzmq import rpc
@@ -34,7 +35,7 @@ async def serve(kind: str) -> None:
             counters = [Counter()]
             server: rpc.Service = await stack.enter_async_context(
                 rpc.serve_rpc(
-                    RPCHandler(counters[0]),
+                    with_streams(RPCHandler)(counters[0]),
                     max_concurrent_calls=None,
                     max_message_size=MAX_MESSAGE_SIZE,
                 )
@@ -73,6 +74,13 @@ class Adapter:
                 client.transport.connect(endpoint)
                 calls.append(_caller(client))
             yield calls
+
+    @asynccontextmanager
+    async def streams(self, endpoint: str) -> AsyncIterator[Any]:
+        """An opener of streams: ``opener(name, *args)`` is ``client.stream.name(*args)``."""
+        async with rpc.connect_rpc(timeout=60, max_message_size=MAX_MESSAGE_SIZE) as client:
+            client.transport.connect(endpoint)
+            yield lambda name, *args: getattr(client.stream, name)(*args)
 
     @asynccontextmanager
     async def notifier(self, endpoint: str) -> AsyncIterator[Call]:
@@ -115,7 +123,7 @@ def main() -> None:
         run(serve, sys.argv[3], sys.argv[2])
     else:
         workload, n, service, control, backend = sys.argv[2:7]
-        driver = WORKLOADS[workload]
+        driver = WORKLOADS.get(workload) or STREAM_WORKLOADS[workload]
         result = run(driver, backend, Adapter(), Endpoints(service, control), int(n))
         print(json.dumps(result), flush=True)
 

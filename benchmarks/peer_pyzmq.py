@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 import zmq
 from control import ControlClient, ControlServer, Counter, resident_bytes
+from streams import STREAM_PAYLOADS, plain_serve_items, plain_stream
 from workloads import (
     MAX_MESSAGE_SIZE,
     PAYLOADS,
@@ -41,12 +42,18 @@ def socket(kind: int) -> zmq.Socket[bytes]:
 def serve_rpc(sock: zmq.Socket[bytes], held: Counter) -> None:
     holding: list[list[bytes]] = []
     while True:
-        identity, request_id, body = sock.recv_multipart()
+        frames = sock.recv_multipart()
+        if len(frames) != 3:
+            continue  # a stream's credit that came after its end
+        identity, request_id, body = frames
         name, args = msgpack.unpackb(body)
         if name == "add":
             result: Any = args[0] + args[1]
         elif name == "echo":
             result = args[0]
+        elif name == "items":  # the stream workloads
+            plain_serve_items(sock, identity, request_id, args)
+            continue
         elif name == "hold":
             holding.append([identity, request_id, msgpack.packb(args[0])])
             held.add()
@@ -193,6 +200,12 @@ def echo(n: int, service: str, size: int) -> dict[str, float]:
 
 
 def client(workload: str, n: int, service: str, control_endpoint: str) -> dict[str, float]:
+    if workload in STREAM_PAYLOADS:
+        sock = dealer(service)
+        try:
+            return plain_stream(sock, workload, n)
+        finally:
+            sock.close()
     if workload in PAYLOADS:
         return echo(n, service, PAYLOADS[workload])
     if workload == "seq":

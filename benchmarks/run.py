@@ -6,6 +6,7 @@ over tcp://127.0.0.1.
     python benchmarks/run.py --quick         # a tenth of the sizes, 1 repetition
     python benchmarks/run.py -w seq -w conc -r 5
     python benchmarks/run.py -w sweep        # echo from 1 KiB to 32 MiB
+    python benchmarks/run.py -w stream -w stream-256k   # one stream of N items
 
 Peers are run in a rotated order in each repetition; the table gives the median of
 the repetitions and the ratios to aiozmq and to the plain loop. Results go to
@@ -29,7 +30,12 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
+# The stream workloads (#10) live in streams.py; aiozmq has no streams.
+from streams import STREAM_HEADLINE, STREAM_SIZES  # noqa: E402
 from workloads import PAYLOADS, SERVER_KIND, SIZES, SWEEP, warm_up_calls  # noqa: E402
+
+SIZES = {**SIZES, **STREAM_SIZES}
+SERVER_KIND = {**SERVER_KIND, **dict.fromkeys(STREAM_SIZES, "rpc")}
 
 #: peer name -> (script, backend argument or None)
 PEERS: dict[str, tuple[str, str | None]] = {
@@ -49,6 +55,7 @@ HEADLINE = {
     "fanin": "calls_per_s",
     "memory": "library_bytes_per_call",
     **dict.fromkeys(PAYLOADS, "mb_per_s"),
+    **STREAM_HEADLINE,
 }
 LOWER_IS_BETTER = {"memory"}
 BASELINE, LIMIT = "aiozmq", "pyzmq-sync"
@@ -277,6 +284,8 @@ def main() -> None:
             n = max(1, SIZES[workload] // (10 if args.quick else 1))
             for peer in order:
                 if peer == LIMIT and workload == "memory":
+                    continue
+                if peer == BASELINE and workload in STREAM_SIZES:
                     continue
                 started = time.perf_counter()
                 result = run_one(peer, workload, n)

@@ -16,6 +16,10 @@ EXPECTED = {
         "inside fail_after(30), the handler saw the deadline: at most 30 s left",
         "the caller gave up after 0.2 s, and the server cancelled slow_job",
     ],
+    "streaming.py": [
+        "squares(5): [0, 1, 4, 9, 16]",
+        "forever() stopped on the server after 3 items",
+    ],
     "pipeline.py": ["server got remote(1)", "server got remote(3)"],
     "pubsub.py": ["subscriber got remote(1)"],
     "custom_translator.py": ["remote(Point(1, 2)) = Point(1, 2)"],

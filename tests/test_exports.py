@@ -29,6 +29,9 @@ EXPECTED = {
     "Service",
     "ServiceClosedError",
     "SocketOptions",
+    "Stream",
+    "StreamCall",
+    "StreamMismatchError",
     "Transport",
     "TranslationTable",
     "Translator",
@@ -65,10 +68,12 @@ def test_errors_are_a_flat_hierarchy_with_public_module() -> None:
         rpc.ParameterError,
         rpc.ServiceClosedError,
         rpc.ProtocolError,
+        rpc.StreamMismatchError,
     ):
         assert issubclass(cls, rpc.Error)
         assert cls.__module__ == "anyzmq.rpc"
     assert issubclass(rpc.NotFoundError, LookupError)
     assert issubclass(rpc.ParameterError, ValueError)
+    assert issubclass(rpc.StreamMismatchError, TypeError)
     assert rpc.ParametersError is rpc.ParameterError
     assert rpc.logger.name == "anyzmq.rpc"

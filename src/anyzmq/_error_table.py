@@ -15,6 +15,7 @@ from ._errors import (
     ParameterError,
     ProtocolError,
     ServiceClosedError,
+    StreamMismatchError,
 )
 from ._format import bounded_repr
 
@@ -52,6 +53,7 @@ def _builtin_table() -> dict[str, type[BaseException]]:
         ParameterError,
         ServiceClosedError,
         ProtocolError,
+        StreamMismatchError,
     )
     for own in ours:
         table[f"anyzmq.rpc.{own.__name__}"] = own

@@ -15,6 +15,7 @@ __all__ = [
     "ParametersError",
     "ProtocolError",
     "ServiceClosedError",
+    "StreamMismatchError",
 ]
 
 
@@ -101,6 +102,14 @@ class ProtocolError(Error):
     example when it holds a value that the codec refuses."""
 
 
+@final
+class StreamMismatchError(Error, TypeError):
+    """Raised on the caller when a stream method (an async generator) is called
+    with ``client.call``, when a plain method is opened with ``client.stream``,
+    and when ``client.stream`` reaches a server that does not stream (aiozmq).
+    The method did not run."""
+
+
 for _cls in (
     ConnectionLostError,
     Error,
@@ -109,5 +118,6 @@ for _cls in (
     ParameterError,
     ServiceClosedError,
     ProtocolError,
+    StreamMismatchError,
 ):
     _cls.__module__ = "anyzmq.rpc"

@@ -4,6 +4,7 @@ looking a dotted name up in a handler tree."""
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Mapping
 from types import MethodType
 from typing import Any, NamedTuple, TypeAlias, TypeVar
@@ -21,13 +22,21 @@ def method(func: F) -> F:
     """Mark ``func`` as callable over RPC.
 
     Its annotations, if any, convert and check the arguments (and the result)
-    as described in :mod:`anyzmq.rpc`'s guide.
+    as described in :mod:`anyzmq.rpc`'s guide. An async generator function is a
+    stream method: callers read its items with ``client.stream``.
 
     Raises:
-        TypeError: ``func`` is not callable.
+        TypeError: ``func`` is not callable, or is a synchronous generator
+            function (it would block the event loop between items: make it an
+            ``async def`` that yields).
     """
     if not callable(func):
         raise TypeError(f"@method expects a function, got {func!r}")
+    if inspect.isgeneratorfunction(func):
+        raise TypeError(
+            f"@method cannot stream from the synchronous generator {func!r}: "
+            "make it an async generator (async def with yield)"
+        )
     setattr(func, _MARK, MethodSpec(func))
     return func
 

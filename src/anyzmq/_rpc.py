@@ -27,7 +27,7 @@ from ._handlers import HandlerLike
 from ._introspect import MethodInfo, request_description
 from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
-from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
+from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _Call, _check_timeout
 from ._service import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LINGER,
@@ -36,6 +36,16 @@ from ._service import (
     SocketOptions,
 )
 from ._socket import Frame, SocketPump, zmq_errors_as_oserror
+from ._stream_client import (
+    DEFAULT_STREAM_WINDOW,
+    DEFAULT_STREAM_WINDOW_BYTES,
+    ClientStreams,
+    IdsInUse,
+    Stream,
+    StreamCall,
+    check_window,
+)
+from ._stream_server import StreamWindow, run_stream
 from ._transport import Transport, set_option
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
@@ -131,6 +141,8 @@ class RPCClient(Service):
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         linger: float | None = DEFAULT_LINGER,
+        stream_window: int = DEFAULT_STREAM_WINDOW,
+        stream_window_bytes: int = DEFAULT_STREAM_WINDOW_BYTES,
     ) -> None:
         super().__init__(
             bind=bind,
@@ -145,6 +157,11 @@ class RPCClient(Service):
         self._timeout = _check_timeout(timeout)
         self._ids = _wire.RequestIds()
         self._pending: dict[int, _Pending] = {}
+        self._streams = ClientStreams(
+            check_window("stream_window", stream_window, _wire.MAX_WINDOW_ITEMS),
+            check_window("stream_window_bytes", stream_window_bytes, _wire.MAX_WINDOW_BYTES),
+        )
+        self._in_use = IdsInUse(self._pending, self._streams)
         self._new_waiter: Callable[[], Waiter] = _not_open
         self._deadlines = Deadlines()
         self._links = Links()
@@ -171,6 +188,18 @@ class RPCClient(Service):
         (nothing is sent then).
         """
         return MethodCall(self._request)
+
+    @property
+    def stream(self) -> StreamCall:
+        """``async with client.stream.ns.method(*args, **kwargs) as items:`` opens
+        the stream of items of the remote async generator ``ns.method``; iterate
+        ``items`` with ``async for``. See :class:`Stream` for what it raises.
+
+        The server sends at most ``stream_window`` items (and about
+        ``stream_window_bytes`` bytes) ahead of what the loop has taken. The
+        client's timeout bounds each wait for the next item.
+        """
+        return StreamCall(self._open_stream)
 
     @property
     def timeout(self) -> float | None:
@@ -225,7 +254,7 @@ class RPCClient(Service):
         scope_deadline = anyio.current_effective_deadline()
         if scope_deadline != math.inf:
             budget = min(budget, scope_deadline - anyio.current_time())
-        request_id = self._ids.next_id(self._pending)
+        request_id = self._ids.next_id(self._in_use)
         # Packing errors raise here, before anything is registered or sent.
         frames = (
             _wire.call_frame(budget),
@@ -260,6 +289,50 @@ class RPCClient(Service):
         if error is not None:
             raise error
         return value
+
+    def _open_stream(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
+    ) -> Stream:
+        if timeout is _CLIENT_DEFAULT:
+            timeout = self._timeout
+        return Stream(self, name, args, kwargs, timeout)
+
+    def _stream_request(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], opening: bytes
+    ) -> tuple[Link, int, tuple[bytes, ...]]:
+        """The link, request id and frames of a stream request (the name travels
+        in ``opening``; the name frame is empty, so a server that does not stream
+        runs nothing).
+
+        Raises:
+            ServiceClosedError: the client is not open.
+            TypeError: an argument cannot be serialized.
+        """
+        main = self._check_open()
+        request_id = self._ids.next_id(self._in_use)
+        frames = (
+            opening,
+            self._ids.header(request_id),
+            b"",
+            self._codec.packb(args),
+            self._codec.packb(kwargs),
+        )
+        return self._links.pick(self._bound_link or self._main_link(main)), request_id, frames
+
+    async def _send_request(
+        self, link: Link, frames: tuple[bytes, ...], timeout: float | None
+    ) -> None:
+        """Queue ``frames`` on ``link``, waiting at most ``timeout`` for room."""
+        pump = link.pump
+        if link.settling is not None or not pump.send_nowait(frames):
+            with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
+                if link.settling is not None:  # just lost: it may not deliver
+                    await link.settling.wait()
+                await pump.send(frames)
 
     def _main_link(self, pump: SocketPump) -> Link:
         link = self._bound_link = Link(pump, None)
@@ -469,6 +542,8 @@ class RPCClient(Service):
             if pending.link is link and not pending.done:
                 pending.lost = True
                 pending.resolve(None, ConnectionLostError(f"{pending.name!r}: {why}"))
+        if self._streams:
+            self._streams.fail_link(link, lambda: ConnectionLostError(f"a stream: {why}"))
 
     async def _reconnect(self, link: Link) -> None:
         """Connect ``link``'s endpoint again after ZeroMQ's reconnect interval (a
@@ -523,6 +598,9 @@ class RPCClient(Service):
             elif _wire.budget_of(mark) is not None:  # our call frame, echoed by aiozmq
                 if link.peer is not PeerKind.AIOZMQ:
                     self._peer_is(link, PeerKind.AIOZMQ)
+            elif mark == _wire.ITEM_MARK or _wire.is_stream_frame(mark):
+                self._on_stream_message(link, mark, header, body)
+                return
             else:
                 self._drops.report("an answer of 3 frames does not start with a reply mark")
                 return
@@ -541,6 +619,8 @@ class RPCClient(Service):
             self._drops.report(str(exc))
             return
         pending = self._pending.get(request_id)
+        if pending is None and self._streams.ended(request_id, is_error, body):
+            return
         if pending is None or pending.done:
             logger.debug("answer to call #%d dropped: no call waits for it", request_id)
             return
@@ -556,6 +636,24 @@ class RPCClient(Service):
         else:
             pending.resolve(answer, None)
 
+    def _on_stream_message(self, link: Link, mark: Frame, header: Frame, body: Frame) -> None:
+        """An item of a stream, or a stream request echoed by a server that does
+        not stream."""
+        try:
+            request_id, _is_error = _wire.parse_reply_header(header)
+        except ValueError as exc:
+            self._drops.report(str(exc))
+            return
+        if mark == _wire.ITEM_MARK:
+            if link.peer is not PeerKind.ANYZMQ:
+                self._peer_is(link, PeerKind.ANYZMQ)
+            if not self._streams.item(request_id, body):
+                logger.debug("item of stream #%d dropped: no stream waits for it", request_id)
+            return
+        if link.peer is not PeerKind.AIOZMQ:
+            self._peer_is(link, PeerKind.AIOZMQ)
+        self._streams.refused(request_id, link.endpoint)
+
     def _before_close(self) -> None:
         # Tell the servers that listen which calls nobody waits for any more.
         for request_id, pending in self._pending.items():
@@ -567,8 +665,14 @@ class RPCClient(Service):
                 link.cancelling = True
             elif link.peer is PeerKind.UNKNOWN:
                 link.defer_cancel(request_id)  # see _learn_peer_on_closing
+        for state in self._streams.unfinished():
+            link = state.link
+            if link.peer is PeerKind.ANYZMQ:
+                self._send_cancel(link, state.request_id)
+                link.cancelling = True
 
     def _on_closed(self) -> None:
+        self._streams.close_all()
         for pending in self._pending.values():
             if not pending.done:
                 pending.resolve(
@@ -601,6 +705,11 @@ class RPCClientView:
     def call(self) -> MethodCall:
         """As :attr:`RPCClient.call`, with this view's timeout."""
         return MethodCall(partial(self._client._request, timeout=self._timeout))
+
+    @property
+    def stream(self) -> StreamCall:
+        """As :attr:`RPCClient.stream`, with this view's timeout for each item."""
+        return StreamCall(partial(self._client._open_stream, timeout=self._timeout))
 
     @property
     def timeout(self) -> float | None:
@@ -642,13 +751,20 @@ class RPCServer(ServerBase):
     def _on_message(self, frames: list[Frame]) -> None:
         count = len(frames)
         budget = None
+        stream = None
         if count >= 6:
             budget = _wire.budget_of(frames[-5])
+            if budget is None and (stream := _wire.stream_request_of(frames[-5])) is not None:
+                budget = stream.budget
         if budget is None:
             if count >= 2:
                 request_id = _wire.cancelled_id(frames[-1])
                 if request_id is not None:
                     self._cancel((_peer_of(frames[:-1]), request_id))
+                    return
+                credit = _wire.credit_of(frames[-1])
+                if credit is not None:
+                    self._credit((_peer_of(frames[:-1]), credit[0]), credit[1], credit[2])
                     return
             if count < 5:
                 self._drop(f"a request has at least 5 frames, got {count}")
@@ -669,7 +785,20 @@ class RPCServer(ServerBase):
         if peer not in self._greeted:
             self._greet(peer, envelope)
         reply = _Reply(envelope, request_id, marked=True)
+        if stream is not None:
+            window = StreamWindow(stream.window_items, stream.window_bytes)
+            self._call(stream.name, args, kwargs, reply, budget, (peer, request_id), window)
+            return
         self._call(name, args, kwargs, reply, budget, (peer, request_id))
+
+    async def _stream(self, call: _Call, window: StreamWindow) -> None:
+        items = call.target.func(*call.call_args, **call.call_kwargs)
+        send = partial(self._send_item, call.reply)
+        await run_stream(items, window, self._codec.packb, send, call.name, self._stream_starving)
+
+    async def _send_item(self, reply: _Reply, body: bytes) -> None:
+        header = self._headers.header(reply.request_id, is_error=False)
+        await self._check_open().send([*reply.envelope, _wire.ITEM_MARK, header, body])
 
     def _greet(self, peer: bytes | tuple[bytes, ...], envelope: list[Frame]) -> None:
         """Tell a new anyzmq peer at once that this server understands cancels."""
@@ -753,6 +882,8 @@ def connect_rpc(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     linger: float | None = DEFAULT_LINGER,
+    stream_window: int = DEFAULT_STREAM_WINDOW,
+    stream_window_bytes: int = DEFAULT_STREAM_WINDOW_BYTES,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -775,6 +906,10 @@ def connect_rpc(
             after it); leaving by an exception or cancellation, or ``close()``,
             drops it at once. None: no bound; 0: drop. A ``zmq.LINGER`` in
             ``socket_options`` wins.
+        stream_window: items a stream's server may send ahead of what the
+            ``async for`` has taken (default 256); the client's buffer per stream.
+        stream_window_bytes: bytes likewise (default 16 MiB); an item larger
+            than this still goes, alone.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -790,6 +925,8 @@ def connect_rpc(
         socket_options=socket_options,
         heartbeat=heartbeat,
         linger=linger,
+        stream_window=stream_window,
+        stream_window_bytes=stream_window_bytes,
     )
 
 

@@ -28,7 +28,7 @@ from ._backend import Backend
 from ._calls import CallInfo, enter, run_as
 from ._codec import DecodeError, TranslationTable
 from ._deadlines import Deadlines
-from ._errors import NotFoundError, ParameterError, ServiceClosedError
+from ._errors import NotFoundError, ParameterError, ServiceClosedError, StreamMismatchError
 from ._format import bounded_repr
 from ._grace import DEFAULT_GRACE, Grace, check_grace
 from ._handlers import AbstractHandler, HandlerLike, Target, lookup
@@ -36,6 +36,7 @@ from ._introspect import DESCRIBE, DESCRIBE_FRAME, describe
 from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 from ._socket import Frame
+from ._stream_server import StreamWindow
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -94,6 +95,7 @@ class _Call:
         "reply",
         "scope",
         "server",
+        "stream",
         "target",
         "timed_by_server",
     )
@@ -126,6 +128,7 @@ class _Call:
         self.timed_by_server = False  # the server's timeout ends it, not the caller's
         self.finished = False
         self.abandoned = False  # its caller has gone: no answer is wanted
+        self.stream: StreamWindow | None = None  # a stream's window, for stream methods
 
     @property
     def active(self) -> bool:
@@ -136,6 +139,14 @@ class _Call:
         if self.scope is not None:
             self.scope.cancel()
         self.server._finish(self, None, self.server._timeout_error(self.name))
+
+
+def _mismatch(name: str, is_stream: bool) -> StreamMismatchError:
+    if is_stream:
+        return StreamMismatchError(
+            f"{name!r} is a stream method: read it with client.stream, not client.call"
+        )
+    return StreamMismatchError(f"{name!r} is not a stream method: call it with client.call")
 
 
 class ServerBase(Service):
@@ -196,6 +207,7 @@ class ServerBase(Service):
         self._calls: dict[Hashable, _Call] = {}  # cancellable calls, running or waiting
         self._waiting: deque[_Call] = deque()  # behind max_concurrent_calls
         self._queue_limit = max(self._max_calls or 0, MIN_QUEUED_CALLS)
+        self._starving = 0  # streams waiting for their caller's credit
         self._cancelled: type[BaseException] = BaseException  # set on entering
         self._limiter: anyio.CapacityLimiter | None = None
         self._grace: Grace[_Call] = Grace(check_grace(grace))
@@ -309,12 +321,13 @@ class ServerBase(Service):
         reply: Any,
         budget: float = math.inf,
         key: Hashable | None = None,
+        stream: StreamWindow | None = None,
     ) -> None:
         """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`.
 
         ``budget`` is what the caller said it has left (seconds); ``key`` names
         the call for a later cancel message from the same caller (None: not
-        cancellable).
+        cancellable); ``stream`` is the window of a stream request (None: a call).
         """
         if not self._is_open:
             return  # closing: nothing new starts
@@ -347,10 +360,12 @@ class ServerBase(Service):
             target = lookup(self._handler, name)
             args, kwargs = self._decode_arguments(args_frame, kwargs_frame)
             call_args, call_kwargs = target.spec.bind(target.bound_self, args, kwargs)
+            if target.spec.is_stream is not (stream is not None):
+                raise _mismatch(name, target.spec.is_stream)
         except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, str(name_frame, "utf-8", "replace"), exc, args, kwargs)
             return
-        if target.spec.is_async or self._limiter is not None:
+        if target.spec.is_async or stream is not None or self._limiter is not None:
             call = _Call(
                 self,
                 target,
@@ -363,6 +378,7 @@ class ServerBase(Service):
                 caller_deadline,
                 key,
             )
+            call.stream = stream
             self._start(call)
             return
         try:
@@ -387,7 +403,7 @@ class ServerBase(Service):
             self._launch(call)
             return
         self._waiting.append(call)
-        if len(self._waiting) >= self._queue_limit:
+        if len(self._waiting) >= self._queue_room():
             self._check_open().pause_reading()  # backpressure until one finishes
 
     def _launch(self, call: _Call) -> None:
@@ -421,7 +437,7 @@ class ServerBase(Service):
                 self._count_abandoned(call.name, "its caller's deadline passed while it waited")
                 continue
             self._launch(call)
-        if len(waiting) < self._queue_limit:
+        if len(waiting) < self._queue_room():
             pump = self._pump
             if pump is not None:
                 pump.resume_reading()
@@ -437,6 +453,28 @@ class ServerBase(Service):
         else:
             self._count_abandoned(call.name, "its caller cancelled it")
             call.scope.cancel()
+
+    def _queue_room(self) -> int:
+        """Requests that may wait before the server stops reading: twice as many
+        while a stream waits for credit, which only reading can bring."""
+        return 2 * self._queue_limit if self._starving else self._queue_limit
+
+    def _stream_starving(self, starving: bool) -> None:
+        """A stream starts (or stops) waiting for its caller's credit."""
+        self._starving += 1 if starving else -1
+        pump = self._pump
+        if self._max_calls is None or pump is None:
+            return
+        if len(self._waiting) < self._queue_room():
+            pump.resume_reading()
+        else:
+            pump.pause_reading()
+
+    def _credit(self, key: Hashable, items: int, nbytes: int) -> None:
+        """The caller of stream ``key`` took items: widen its window again."""
+        call = self._calls.get(key)
+        if call is not None and call.stream is not None:
+            call.stream.credit(items, nbytes)
 
     def _forget(self, call: _Call) -> None:
         if call.key is not None and self._calls.get(call.key) is call:
@@ -454,12 +492,16 @@ class ServerBase(Service):
             enter(call.info)
             try:
                 with call.scope or _NO_SCOPE:
-                    if target.spec.is_async:
+                    if call.stream is not None:
+                        await self._stream(call, call.stream)
+                        result = None
+                    elif target.spec.is_async:
                         result = await target.func(*call.call_args, **call.call_kwargs)
+                        result = target.spec.check_result(result)
                     else:
                         func = partial(target.func, *call.call_args, **call.call_kwargs)
                         result = await anyio.to_thread.run_sync(func, limiter=self._limiter)
-                    result = target.spec.check_result(result)
+                        result = target.spec.check_result(result)
             except Exception as exc:
                 self._finish(call, None, exc)
             except self._cancelled as exc:
@@ -544,6 +586,10 @@ class ServerBase(Service):
         )
 
     # Hooks for the concrete servers.
+
+    async def _stream(self, call: _Call, window: StreamWindow) -> None:
+        """Run stream method ``call``, sending its items (request-reply only)."""
+        raise _mismatch(call.name, True)
 
     def _succeeded(self, reply: Any, name: str, result: Any) -> None:
         raise NotImplementedError

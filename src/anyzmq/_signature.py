@@ -87,11 +87,13 @@ class MethodSpec:
         "_result",
         "_signature",
         "is_async",
+        "is_stream",
     )
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self._func = func
         self.is_async = inspect.iscoroutinefunction(func)
+        self.is_stream = inspect.isasyncgenfunction(func)  # its items go as a stream
         self._resolved = False
         self._signature = inspect.Signature()
         self._converters: dict[str, tuple[inspect._ParameterKind, Converter]] = {}

@@ -20,6 +20,14 @@ back unread:
   reply mark (server, before the reply header of a request that had a call
     frame) and hello (server, alone, once per new peer): ``<4sB`` = MAGIC, REPLY
     or HELLO; 5 bytes.
+
+Streams (docs/wire.md, "Streams"), same marking:
+  stream frame (client, before the request header, in place of the call frame):
+    ``<4sBdLQ`` = MAGIC, STREAM, budget, window in items, window in bytes; then
+    the method name in UTF-8.  The name frame after the header is empty, so a
+    peer that does not stream answers NotFoundError and runs nothing.
+  item mark (server, before a reply header, one message per item): MAGIC, ITEM.
+  credit (client, alone): ``<4sBLLQ`` = MAGIC, CREDIT, request id, items, bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Final, NamedTuple, final
 
 __all__ = [
     "HELLO",
+    "ITEM_MARK",
     "MAX_REQUEST_ID",
     "REPLY_HEADER_SIZE",
     "REPLY_MARK",
@@ -41,13 +50,19 @@ __all__ = [
     "ReplyHeader",
     "ReplyHeaders",
     "RequestIds",
+    "StreamRequest",
     "budget_of",
     "call_frame",
     "cancel_frame",
     "cancelled_id",
+    "credit_frame",
+    "credit_of",
+    "is_stream_frame",
     "parse_reply_header",
     "reply_header",
     "request_id_of",
+    "stream_frame",
+    "stream_request_of",
 ]
 
 _REQUEST: Final = struct.Struct("<HHLd")
@@ -61,6 +76,9 @@ _CALL: Final = 1
 _CANCEL: Final = 2
 _REPLY_KIND: Final = 3
 _HELLO_KIND: Final = 4
+_STREAM: Final = 5
+_ITEM_KIND: Final = 6
+_CREDIT: Final = 7
 _CALL_FRAME: Final = struct.Struct("<4sBd")
 _CANCEL_FRAME: Final = struct.Struct("<4sBL")
 _MARK: Final = struct.Struct("<4sB")
@@ -69,6 +87,13 @@ CALL_FRAME_SIZE: Final = _CALL_FRAME.size
 REPLY_MARK: Final = _MARK.pack(MAGIC, _REPLY_KIND)
 #: Sent alone by a server to a peer whose first call frame it has just read.
 HELLO: Final = _MARK.pack(MAGIC, _HELLO_KIND)
+#: Before the reply header of each item of a stream.
+ITEM_MARK: Final = _MARK.pack(MAGIC, _ITEM_KIND)
+_STREAM_FRAME: Final = struct.Struct("<4sBdLQ")
+_CREDIT_FRAME: Final = struct.Struct("<4sBLLQ")
+#: Largest window a stream frame or a credit carries, in items and in bytes.
+MAX_WINDOW_ITEMS: Final = 0xFFFFFFFF
+MAX_WINDOW_BYTES: Final = 0xFFFFFFFFFFFFFFFF
 
 REQUEST_HEADER_SIZE: Final = _REQUEST.size
 REPLY_HEADER_SIZE: Final = _REPLY.size
@@ -179,3 +204,61 @@ def cancelled_id(frame: bytes | memoryview) -> int | None:
         return None
     magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
     return int(request_id) if magic == MAGIC and kind == _CANCEL else None
+
+
+def _kind_of(frame: bytes | memoryview) -> int | None:
+    """The kind byte of a frame marked with ``MAGIC``, or None when it is not marked."""
+    if len(frame) < _MARK.size or bytes(frame[:4]) != MAGIC:
+        return None
+    return int(frame[4])
+
+
+class StreamRequest(NamedTuple):
+    """What a stream frame says: the caller's budget, its window, the method name."""
+
+    budget: float
+    window_items: int
+    window_bytes: int
+    name: bytes
+
+
+def stream_frame(budget: float, window_items: int, window_bytes: int, name: str) -> bytes:
+    """The frame that opens a stream of ``name`` (before the request header).
+
+    Raises:
+        struct.error: a window does not fit its field.
+    """
+    head = _STREAM_FRAME.pack(MAGIC, _STREAM, budget, window_items, window_bytes)
+    return head + name.encode("utf-8")
+
+
+def stream_request_of(frame: bytes | memoryview) -> StreamRequest | None:
+    """What a stream frame carries, or None when ``frame`` is not one.
+
+    A budget that is not a number counts as none (``inf``).
+    """
+    if not is_stream_frame(frame):
+        return None
+    _magic, _kind, budget, items, nbytes = _STREAM_FRAME.unpack_from(frame)
+    budget = math.inf if math.isnan(budget) else float(budget)
+    return StreamRequest(budget, int(items), int(nbytes), bytes(frame[_STREAM_FRAME.size :]))
+
+
+def is_stream_frame(frame: bytes | memoryview) -> bool:
+    """Whether ``frame`` is a stream frame (a peer that does not stream echoes it)."""
+    return len(frame) > _STREAM_FRAME.size and _kind_of(frame) == _STREAM
+
+
+def credit_frame(request_id: int, items: int, nbytes: int) -> bytes:
+    """The message (one frame) that lets stream ``request_id`` send ``items`` and
+    ``nbytes`` more."""
+    return _CREDIT_FRAME.pack(MAGIC, _CREDIT, request_id, items, nbytes)
+
+
+def credit_of(frame: bytes | memoryview) -> tuple[int, int, int] | None:
+    """The request id, items and bytes of a credit frame, or None when ``frame``
+    is not one."""
+    if len(frame) != _CREDIT_FRAME.size or _kind_of(frame) != _CREDIT:
+        return None
+    _magic, _kind, request_id, items, nbytes = _CREDIT_FRAME.unpack(frame)
+    return int(request_id), int(items), int(nbytes)

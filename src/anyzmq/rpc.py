@@ -16,6 +16,7 @@ from ._errors import ParameterError as ParameterError
 from ._errors import ParametersError as ParametersError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import ServiceClosedError as ServiceClosedError
+from ._errors import StreamMismatchError as StreamMismatchError
 from ._handlers import AbstractHandler as AbstractHandler
 from ._handlers import AttrHandler as AttrHandler
 from ._handlers import HandlerLike as HandlerLike
@@ -37,6 +38,8 @@ from ._rpc import connect_rpc as connect_rpc
 from ._rpc import serve_rpc as serve_rpc
 from ._service import Service as Service
 from ._service import SocketOptions as SocketOptions
+from ._stream_client import Stream as Stream
+from ._stream_client import StreamCall as StreamCall
 from ._transport import Transport as Transport
 
 __all__ = [
@@ -63,6 +66,9 @@ __all__ = [
     "Service",
     "ServiceClosedError",
     "SocketOptions",
+    "Stream",
+    "StreamCall",
+    "StreamMismatchError",
     "TranslationTable",
     "Translator",
     "Transport",

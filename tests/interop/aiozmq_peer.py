@@ -144,6 +144,18 @@ async def rpc_client(endpoint: str) -> None:
     await client.wait_closed()
 
 
+async def stream_client(endpoint: str) -> None:
+    """Call an anyzmq stream method as a plain method, then a plain one."""
+    client = await rpc.connect_rpc(connect=endpoint, timeout=10)
+    for call in (client.call.numbers, client.call.add):
+        try:
+            say(outcome(await call(1, 2)))
+        except Exception as exc:
+            say(outcome(exc=exc))
+    client.close()
+    await client.wait_closed()
+
+
 async def pipeline_client(endpoint: str) -> None:
     client = await rpc.connect_pipeline(connect=endpoint)
     for value in VALUES:
@@ -174,9 +186,11 @@ def main() -> None:
     if mode.endswith("-server"):
         asyncio.run(serve(mode))
     else:
-        runner = {"rpc-client": rpc_client, "pipeline-client": pipeline_client}.get(
-            mode, pubsub_client
-        )
+        runner = {
+            "rpc-client": rpc_client,
+            "stream-client": stream_client,
+            "pipeline-client": pipeline_client,
+        }.get(mode, pubsub_client)
         asyncio.run(runner(sys.argv[2]))
 
 

@@ -1,0 +1,101 @@
+"""The server side of a stream: run a stream method's async generator within
+the window its caller grants, sending each item as it comes.
+
+The generator runs in the call's own task and cancel scope (see ``_server.py``),
+so the server ``timeout``, the caller's deadline and a cancel message bound the
+whole stream. Before asking the generator for its next item the task waits
+until the caller's window has room: fewer items in flight than the window's
+items, and fewer bytes than its bytes (an item larger than the whole byte window
+still goes, alone). The generator is closed however the stream ends, so its
+``finally`` runs.
+
+Credit only comes if the server reads, so while a stream waits for it, the queue
+of requests waiting behind ``max_concurrent_calls`` may grow to twice that limit
+before the server stops reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, final
+
+import anyio
+
+__all__ = ["StreamWindow", "run_stream"]
+
+
+@final
+class StreamWindow:
+    """How far a stream may run ahead of its consumer: what was sent minus what
+    the caller has credited back, in items and in bytes."""
+
+    __slots__ = ("_room", "bytes_in_flight", "items_in_flight", "window_bytes", "window_items")
+
+    def __init__(self, window_items: int, window_bytes: int) -> None:
+        self.window_items = max(1, window_items)
+        self.window_bytes = max(1, window_bytes)
+        self.items_in_flight = 0
+        self.bytes_in_flight = 0
+        self._room: anyio.Event | None = None
+
+    @property
+    def has_room(self) -> bool:
+        return self.items_in_flight < self.window_items and self.bytes_in_flight < self.window_bytes
+
+    def sent(self, size: int) -> None:
+        self.items_in_flight += 1
+        self.bytes_in_flight += size
+
+    def credit(self, items: int, nbytes: int) -> None:
+        """The caller took ``items`` items of ``nbytes`` bytes: let as many more go."""
+        self.items_in_flight = max(0, self.items_in_flight - items)
+        self.bytes_in_flight = max(0, self.bytes_in_flight - nbytes)
+        if self._room is not None and self.has_room:
+            self._room.set()
+            self._room = None
+
+    async def wait_for_room(self, starving: Callable[[bool], None]) -> None:
+        """Return once the window has room (a cancellation point when it has none);
+        ``starving`` is told when the wait starts and ends."""
+        if self.has_room:
+            return
+        starving(True)
+        try:
+            while not self.has_room:
+                if self._room is None:
+                    self._room = anyio.Event()
+                await self._room.wait()
+        finally:
+            starving(False)
+
+
+async def run_stream(
+    items: AsyncGenerator[Any, None],
+    window: StreamWindow,
+    pack: Callable[[Any], bytes],
+    send: Callable[[bytes], Awaitable[None]],
+    name: str,
+    starving: Callable[[bool], None],
+) -> None:
+    """Send every item of ``items`` within ``window``, then close the generator;
+    ``starving`` is told when the stream starts and stops waiting for credit.
+
+    Raises:
+        TypeError: an item cannot be serialized (the stream ends with it).
+        Exception: what the generator raised.
+    """
+    try:
+        while True:
+            await window.wait_for_room(starving)
+            try:
+                item = await items.__anext__()
+            except StopAsyncIteration:
+                return
+            try:
+                body = pack(item)
+            except Exception as exc:
+                raise TypeError(f"an item of {name!r} cannot be serialized: {exc}") from None
+            await send(body)
+            window.sent(len(body))
+    finally:
+        await items.aclose()
