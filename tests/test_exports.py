@@ -8,11 +8,15 @@ from anyzmq import rpc
 EXPECTED = {
     "AbstractHandler",
     "AttrHandler",
+    "AuthenticationError",
     "ConnectionLostError",
+    "CurveClient",
+    "CurveServer",
     "Error",
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "KeyPair",
     "NotFoundError",
     "ParameterError",
     "ParametersError",
@@ -33,6 +37,9 @@ EXPECTED = {
     "connect_pipeline",
     "connect_pubsub",
     "connect_rpc",
+    "curve_keypair",
+    "load_public_key",
+    "load_public_keys",
     "logger",
     "method",
     "serve_pipeline",
@@ -58,6 +65,7 @@ def test_top_level() -> None:
 def test_errors_are_a_flat_hierarchy_with_public_module() -> None:
     for cls in (
         rpc.GenericError,
+        rpc.AuthenticationError,
         rpc.NotFoundError,
         rpc.ParameterError,
         rpc.ServiceClosedError,

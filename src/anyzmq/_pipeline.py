@@ -9,21 +9,22 @@ import zmq
 
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
+from ._curve import CurveClient, CurveServer
 from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
+from ._oneway_client import OneWayClient
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, SocketOptions
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
 
 @final
-class PipelineClient(Service):
+class PipelineClient(OneWayClient):
     """The sending side of a pipeline; made by :func:`connect_pipeline`."""
 
     _socket_type = zmq.PUSH
-    _receives = False
 
     @property
     def notify(self) -> MethodCall:
@@ -36,13 +37,15 @@ class PipelineClient(Service):
         Raises:
             ServiceClosedError: the client is not open.
             TypeError: an argument cannot be serialized (nothing is sent).
+            AuthenticationError: every server the client connects to refused it
+                in its last handshake (nothing is sent).
         """
         return MethodCall(self._notify)
 
     async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        pump = self._check_open()
+        self._check_open()
         frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
-        await pump.send_one_way(frames)
+        await self._send(frames)
 
 
 @final
@@ -66,14 +69,18 @@ def connect_pipeline(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    curve: CurveClient | None = None,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
-    a pipeline never carries exceptions back.
+    a pipeline never carries exceptions back. ``curve`` as for :func:`connect_rpc`:
+    while every server refuses the client, notifications raise
+    :class:`AuthenticationError`.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
@@ -82,6 +89,7 @@ def connect_pipeline(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        curve=curve,
     )
 
 
@@ -98,6 +106,7 @@ def serve_pipeline(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    curve: CurveServer | None = None,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -120,4 +129,5 @@ def serve_pipeline(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        curve=curve,
     )

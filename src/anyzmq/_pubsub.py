@@ -10,22 +10,23 @@ import zmq
 from ._backend import Backend
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
+from ._curve import CurveClient, CurveServer
 from ._error_table import ErrorTable
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
+from ._oneway_client import OneWayClient
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_MAX_MESSAGE_SIZE, SocketOptions
 from ._transport import topic_bytes
 
 __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
 
 
 @final
-class PubSubClient(Service):
+class PubSubClient(OneWayClient):
     """The publishing side; made by :func:`connect_pubsub`."""
 
     _socket_type = zmq.PUB
-    _receives = False
 
     def publish(self, topic: str | bytes | None) -> MethodCall:
         """``await client.publish("topic").ns.method(*args, **kwargs)`` publishes one call.
@@ -37,6 +38,8 @@ class PubSubClient(Service):
             TypeError: ``topic`` is of another type (at once), or an argument
                 cannot be serialized (when awaited; nothing is sent).
             ServiceClosedError: (when awaited) the client is not open.
+            AuthenticationError: (when awaited) every subscriber the client
+                connects to refused it in its last handshake (nothing is sent).
         """
         btopic = b"" if topic is None else topic_bytes(topic)
 
@@ -48,9 +51,9 @@ class PubSubClient(Service):
     async def _publish(
         self, topic: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        pump = self._check_open()
+        self._check_open()
         frames = (topic, name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
-        await pump.send_one_way(frames)
+        await self._send(frames)
 
 
 @final
@@ -113,13 +116,17 @@ def connect_pubsub(
     error_table: ErrorTable | None = None,
     translation_table: TranslationTable | None = None,
     socket_options: SocketOptions | None = None,
+    curve: CurveClient | None = None,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused.
+    ``curve`` as for :func:`connect_rpc`: while every subscriber refuses the
+    client, publishing raises :class:`AuthenticationError`.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
@@ -128,6 +135,7 @@ def connect_pubsub(
         connect=connect,
         translation_table=translation_table,
         socket_options=socket_options,
+        curve=curve,
     )
 
 
@@ -145,6 +153,7 @@ def serve_pubsub(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    curve: CurveServer | None = None,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -169,4 +178,5 @@ def serve_pubsub(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        curve=curve,
     )

@@ -17,10 +17,12 @@ from ._backend import Backend, Waiter
 from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
 from ._connections import ConnectionWatcher
+from ._curve import CurveClient, CurveServer, check_curve
 from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
+from ._handshakes import Handshakes
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
 from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
@@ -87,13 +89,16 @@ class RPCClient(Service):
         translation_table: TranslationTable | None,
         max_message_size: int | None,
         socket_options: SocketOptions | None = None,
+        curve: CurveClient | None = None,
     ) -> None:
+        check_curve(curve, CurveClient)
         super().__init__(
             bind=bind,
             connect=connect,
             translation_table=translation_table,
             max_message_size=max_message_size,
             socket_options=socket_options,
+            curve=curve,
         )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
@@ -102,6 +107,8 @@ class RPCClient(Service):
         self._new_waiter: Callable[[], Waiter] = _not_open
         self._deadlines = Deadlines()
         self._reconnecting: set[str] = set()
+        self._handshakes = Handshakes()
+        self._watcher: ConnectionWatcher | None = None
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -113,6 +120,8 @@ class RPCClient(Service):
         :class:`TimeoutError` when the client's timeout passes first,
         :class:`ConnectionLostError` when the client's only connection is lost
         before the answer comes (the call may or may not have run),
+        :class:`AuthenticationError` when every server the client connects to
+        refuses it in the handshake (see ``curve=``; the call did not run),
         :class:`ServiceClosedError` when the client is or gets closed, and
         ``TypeError`` when an argument cannot be serialized (nothing is sent then).
         """
@@ -144,6 +153,10 @@ class RPCClient(Service):
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         pump = self._check_open()
+        if self._handshakes.any_refused:
+            refusal = self._handshakes.refusal(self._transport)
+            if refusal is not None:
+                raise refusal
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
         request_id = self._ids.next_id(self._pending)
@@ -176,10 +189,8 @@ class RPCClient(Service):
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
-        assert self._pump is not None
-        assert self._backend is not None
-        watcher = ConnectionWatcher(self._pump.socket, self._backend, self._connection_lost)
-        task_group.start_soon(watcher.run, name=f"connections of {self!r}")
+        assert self._watcher is not None
+        task_group.start_soon(self._watcher.run, name=f"connections of {self!r}")
 
     async def _reconnect(self, endpoint: str) -> None:
         """Connect ``endpoint`` again after ZeroMQ's reconnect interval (a backoff:
@@ -221,8 +232,22 @@ class RPCClient(Service):
                     ),
                 )
 
+    def _handshake(self, endpoint: str, event: int, value: int) -> None:
+        """A handshake ended: when every server now refuses the client, fail the
+        calls that wait (they never reached a server)."""
+        self._handshakes.record(endpoint, event, value)
+        refusal = self._handshakes.refusal(self._transport)
+        if refusal is None:
+            return
+        for pending in self._pending.values():
+            if not pending.done:
+                pending.resolve(None, refusal)
+
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._new_waiter = backend.new_waiter
+        # Watching from before the first connect: a refused handshake is reported once.
+        self._watcher = ConnectionWatcher(sock, backend, self._connection_lost, self._handshake)
+        self._watcher.start()
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -253,6 +278,8 @@ class RPCClient(Service):
             pending.resolve(answer, None)
 
     def _on_closed(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()  # if it never ran
         for pending in self._pending.values():
             if not pending.done:
                 pending.resolve(
@@ -366,6 +393,7 @@ def connect_rpc(
     translation_table: TranslationTable | None = None,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     socket_options: SocketOptions | None = None,
+    curve: CurveClient | None = None,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -379,9 +407,13 @@ def connect_rpc(
             of a server that sends a larger one. None: no limit.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        curve: encrypt with CURVE and authenticate to the server (see the
+            security guide). While every server refuses the client, calls raise
+            :class:`AuthenticationError`.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     return RPCClient(
@@ -392,6 +424,7 @@ def connect_rpc(
         translation_table=translation_table,
         max_message_size=max_message_size,
         socket_options=socket_options,
+        curve=curve,
     )
 
 
@@ -408,6 +441,7 @@ def serve_rpc(
     max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
     sync_handler_threads: int | None = None,
     socket_options: SocketOptions | None = None,
+    curve: CurveServer | None = None,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -430,6 +464,8 @@ def serve_rpc(
             blocking method stalls every caller). None: on the event loop.
         socket_options: ZeroMQ socket options (``{zmq.SNDHWM: 100}``), set before
             any bind or connect, after anyzmq's own (so they win).
+        curve: encrypt with CURVE and admit only the clients it authorises (see
+            the security guide); refusals are logged, rate-limited.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -447,4 +483,5 @@ def serve_rpc(
         max_concurrent_calls=max_concurrent_calls,
         sync_handler_threads=sync_handler_threads,
         socket_options=socket_options,
+        curve=curve,
     )

@@ -24,6 +24,7 @@ import zmq
 
 from ._backend import Backend
 from ._codec import DecodeError, TranslationTable
+from ._curve import CurveServer, check_curve
 from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError
 from ._format import bounded_repr
@@ -121,8 +122,8 @@ class ServerBase(Service):
     """A service that calls ``handler``'s methods for the messages it receives.
 
     Raises (at construction):
-        TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
-            has the wrong type.
+        TypeError: ``handler`` is not an :class:`AbstractHandler`, ``curve`` is not
+            a ``CurveServer``, or an argument has the wrong type.
         ValueError: ``timeout``, ``max_message_size``, ``max_concurrent_calls`` or
             ``sync_handler_threads`` is not positive.
     """
@@ -141,15 +142,18 @@ class ServerBase(Service):
         max_concurrent_calls: int | None = DEFAULT_MAX_CONCURRENT_CALLS,
         sync_handler_threads: int | None = None,
         socket_options: SocketOptions | None = None,
+        curve: CurveServer | None = None,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
+        check_curve(curve, CurveServer)
         super().__init__(
             bind=bind,
             connect=connect,
             translation_table=translation_table,
             max_message_size=max_message_size,
             socket_options=socket_options,
+            curve=curve,
         )
         self._max_calls = _check_positive("max_concurrent_calls", max_concurrent_calls)
         self._threads = _check_positive("sync_handler_threads", sync_handler_threads)

@@ -13,6 +13,7 @@ import zmq
 from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
 from ._context import shared_context
+from ._curve import CurveClient, CurveServer, CurveServerSession
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
@@ -77,6 +78,7 @@ class Service:
         translation_table: TranslationTable | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         socket_options: SocketOptions | None = None,
+        curve: CurveServer | CurveClient | None = None,
     ) -> None:
         self._bind = endpoints(bind, "bind")
         self._max_message_size = _check_max_message_size(max_message_size)
@@ -91,6 +93,8 @@ class Service:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._handlers: anyio.abc.TaskGroup | None = None
         self._closed_event: anyio.Event | None = None
+        self._curve = curve
+        self._curve_session: CurveServerSession | None = None
 
     @property
     def transport(self) -> Transport:
@@ -147,6 +151,8 @@ class Service:
             if self._receives:
                 sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
             self._configure(sock, backend)
+            if self._curve is not None:  # a server's ZAP domain is answered before it binds
+                self._curve_session = self._curve.attach(sock, backend, type(self).__name__)
             transport = Transport(sock)
             # Before any bind or connect: ZeroMQ applies many options only then.
             for option, value in self._socket_options:
@@ -160,6 +166,9 @@ class Service:
             task_group = anyio.create_task_group()
             await task_group.__aenter__()
         except BaseException:
+            self._on_closed()
+            if self._curve_session is not None:
+                self._curve_session.close()
             sock.close(linger=0)
             raise
         self._backend = backend
@@ -196,6 +205,8 @@ class Service:
                     async with anyio.create_task_group() as handlers:
                         self._handlers = handlers
                         self._start_background(handlers)
+                        if self._curve_session is not None:
+                            self._curve_session.start(handlers)
                         await self._pump.run(self._receive if self._receives else None)
                 except BaseExceptionGroup as group:
                     _raise_single(group)  # the outer task group adds its own level
@@ -205,6 +216,8 @@ class Service:
             self._state = _CLOSED
             self._transport = None
             self._on_closed()
+            if self._curve_session is not None:
+                self._curve_session.close()
             with zmq_errors_as_oserror():
                 self._pump.close(linger=self._pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
             self._closed_event.set()
@@ -250,7 +263,8 @@ class Service:
         raise NotImplementedError
 
     def _on_closed(self) -> None:
-        """Called once when the service stops, before the socket closes."""
+        """Called once when the service stops (or fails to enter), before the
+        socket closes."""
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

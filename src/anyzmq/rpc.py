@@ -5,7 +5,14 @@
 
 from ._codec import TranslationTable as TranslationTable
 from ._codec import Translator as Translator
+from ._curve import CurveClient as CurveClient
+from ._curve import CurveServer as CurveServer
+from ._curve import KeyPair as KeyPair
+from ._curve import curve_keypair as curve_keypair
+from ._curve import load_public_key as load_public_key
+from ._curve import load_public_keys as load_public_keys
 from ._error_table import ErrorTable as ErrorTable
+from ._errors import AuthenticationError as AuthenticationError
 from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import Error as Error
 from ._errors import GenericError as GenericError
@@ -39,11 +46,15 @@ from ._transport import Transport as Transport
 __all__ = [
     "AbstractHandler",
     "AttrHandler",
+    "AuthenticationError",
     "ConnectionLostError",
+    "CurveClient",
+    "CurveServer",
     "Error",
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "KeyPair",
     "NotFoundError",
     "ParameterError",
     "ParametersError",
@@ -64,6 +75,9 @@ __all__ = [
     "connect_pipeline",
     "connect_pubsub",
     "connect_rpc",
+    "curve_keypair",
+    "load_public_key",
+    "load_public_keys",
     "logger",
     "method",
     "serve_pipeline",
