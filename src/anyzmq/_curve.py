@@ -259,14 +259,14 @@ class CurveServer:
 
     @property
     def authorized(self) -> frozenset[bytes] | None:
-        """The client keys admitted; None: any client."""
+        """The client keys admitted, or None when any client is."""
         return self._authorized
 
     def __repr__(self) -> str:
         admitted = "any client" if self._authorized is None else f"{len(self._authorized)} keys"
         return f"CurveServer(public={self._keypair.public!r}, authorized={admitted})"
 
-    def attach(self, sock: zmq.Socket[bytes], backend: Backend, owner: str) -> CurveServerSession:
+    def _attach(self, sock: zmq.Socket[bytes], backend: Backend, owner: str) -> CurveServerSession:
         """Register a ZAP domain for ``sock`` with the context's handler, then make
         ``sock`` a CURVE server of that domain; the caller starts and closes the
         session returned.
@@ -379,17 +379,18 @@ class CurveClient:
 
     @property
     def server_key(self) -> bytes:
+        """The public key the server must have."""
         return self._server_key
 
     @property
     def public_key(self) -> bytes:
-        """The client's public key: what the server's ``authorized`` must list."""
+        """The client's public key, which the server's ``authorized`` must list."""
         return self._keypair.public
 
     def __repr__(self) -> str:
         return f"CurveClient(server_key={self._server_key!r}, public={self._keypair.public!r})"
 
-    def attach(self, sock: zmq.Socket[bytes], backend: Backend, owner: str) -> None:
+    def _attach(self, sock: zmq.Socket[bytes], backend: Backend, owner: str) -> None:
         """Make ``sock`` a CURVE client of the server.
 
         Raises:

@@ -152,7 +152,7 @@ class Service:
                 sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
             self._configure(sock, backend)
             if self._curve is not None:  # a server's ZAP domain is answered before it binds
-                self._curve_session = self._curve.attach(sock, backend, type(self).__name__)
+                self._curve_session = self._curve._attach(sock, backend, type(self).__name__)
             transport = Transport(sock)
             # Before any bind or connect: ZeroMQ applies many options only then.
             for option, value in self._socket_options:
