@@ -48,9 +48,12 @@ HEADLINE = {
     "pubsub": "msgs_per_s",
     "fanin": "calls_per_s",
     "memory": "library_bytes_per_call",
+    "encrypted": "seq_curve_ratio",
     **dict.fromkeys(PAYLOADS, "mb_per_s"),
 }
 LOWER_IS_BETTER = {"memory"}
+#: Workloads only anyzmq's peers run (CURVE against plain TCP, in one server process).
+ANYZMQ_ONLY = {"encrypted"}
 BASELINE, LIMIT = "aiozmq", "pyzmq-sync"
 
 
@@ -126,7 +129,7 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
             raise RuntimeError(f"{peer} {workload} failed:\n{client.stderr[-3000:]}")
         result: dict[str, float] = json.loads(client.stdout.strip().splitlines()[-1])
         cpu_after = cpu_seconds(server.pid)
-        if cpu_before is not None and cpu_after is not None:
+        if cpu_before is not None and cpu_after is not None and workload not in ANYZMQ_ONLY:
             # Steadier than throughput on a shared machine (warm-up included).
             result["server_cpu_us_per_op"] = (cpu_after - cpu_before) / n * 1e6
         if workload in PAYLOADS:
@@ -169,6 +172,8 @@ def table(summary: dict[str, dict[str, dict[str, float]]], peers: list[str]) -> 
         lines.append(f"| peer | {unit} | vs aiozmq | vs plain pyzmq | details |")
         lines.append("|---|---|---|---|---|")
         for peer in peers:
+            if peer not in by_peer and workload in ANYZMQ_ONLY:
+                continue
             result = by_peer.get(peer, {})
             value = result.get(key)
             details = ", ".join(f"{k} {_num(v)}" for k, v in sorted(result.items()) if k != key)
@@ -201,7 +206,11 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     panels = 1 + ("curve" in summary) + bool(swept)
     figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
     left, *others = axes[0]
-    workloads = [w for w in HEADLINE if w in summary and (w == "big" or w not in SWEEP)]
+    workloads = [
+        w
+        for w in HEADLINE
+        if w in summary and (w == "big" or w not in SWEEP) and w not in ANYZMQ_ONLY
+    ]
     width = 0.8 / max(1, len(peers))
     for index, peer in enumerate(peers):
         ratios = [
@@ -277,6 +286,8 @@ def main() -> None:
             n = max(1, SIZES[workload] // (10 if args.quick else 1))
             for peer in order:
                 if peer == LIMIT and workload == "memory":
+                    continue
+                if workload in ANYZMQ_ONLY and not peer.startswith("anyzmq"):
                     continue
                 started = time.perf_counter()
                 result = run_one(peer, workload, n)
