@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import zmq.auth
 
 from anyzmq import _zap, rpc
 from anyzmq._context import shared_context
+from anyzmq._handshakes import Handshakes
 
 from .support import LOOPBACK, Recorder, endpoint, request_header
 
@@ -522,3 +524,75 @@ def test_bad_curve_arguments(server_keys: rpc.KeyPair, monkeypatch: pytest.Monke
     ):
         with pytest.raises(RuntimeError, match="libsodium"):
             make()
+
+
+def test_the_handler_is_handed_over_across_threads_and_loops(
+    server_keys: rpc.KeyPair, client_keys: rpc.KeyPair, stranger_keys: rpc.KeyPair
+) -> None:
+    curve = rpc.CurveServer(server_keys, authorized=[client_keys.public])
+    hosting, leave = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    async def first_server() -> None:  # on trio, in a thread: the handler's host
+        async with rpc.serve_rpc(Recorder(), bind=LOOPBACK, curve=curve):
+            hosting.set()
+            await anyio.to_thread.run_sync(leave.wait)
+
+    def run_first() -> None:
+        try:
+            anyio.run(first_server, backend="trio")
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            hosting.set()
+
+    async def second_server() -> None:  # on asyncio, here: takes the handler over
+        async with rpc.serve_rpc(Recorder(), bind=LOOPBACK, curve=curve) as server:
+            leave.set()
+            await anyio.to_thread.run_sync(thread.join)
+            (zap,) = _zap._handlers.values()
+            assert zap.host is not None
+            assert zap.host.domain == next(iter(zap.members))
+            for keys, admitted in ((client_keys, True), (stranger_keys, False)):
+                client_curve = rpc.CurveClient(server_keys.public, keys)
+                async with rpc.connect_rpc(connect=endpoint(server), curve=client_curve) as client:
+                    if admitted:
+                        with anyio.fail_after(10):
+                            await client.call.record(1)
+                    else:
+                        with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                            await client.call.record(1)
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        assert hosting.wait(30)
+        assert not failures
+        anyio.run(second_server, backend="asyncio")
+    finally:
+        leave.set()
+        thread.join(30)
+    assert not failures
+    assert not _zap._handlers
+
+
+def test_handshakes_refuse_only_when_every_connection_is_refused() -> None:
+    handshakes = Handshakes()
+    sock: zmq.Socket[bytes] = shared_context().socket(zmq.DEALER)
+    try:
+        transport = rpc.Transport(sock)
+        transport.connect("tcp://127.0.0.1:1")
+        transport.connect("tcp://127.0.0.1:2")
+        assert handshakes.refusal(transport) is None
+        handshakes.record("tcp://127.0.0.1:1", zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400)
+        assert handshakes.refusal(transport) is None  # the other may still admit
+        handshakes.record("tcp://127.0.0.1:2", zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32)
+        refusal = handshakes.refusal(transport)
+        assert isinstance(refusal, rpc.AuthenticationError)
+        assert refusal.endpoint == "tcp://127.0.0.1:1"
+        handshakes.record("tcp://127.0.0.1:2", zmq.EVENT_HANDSHAKE_SUCCEEDED, 0)
+        assert handshakes.refusal(transport) is None
+        handshakes.record("tcp://127.0.0.1:2", zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400)
+        transport.bind("tcp://127.0.0.1:*")
+        assert handshakes.refusal(transport) is None  # peers may also connect to us
+    finally:
+        sock.close(linger=0)
