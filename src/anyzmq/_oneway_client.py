@@ -28,6 +28,7 @@ from ._curve import CurveClient, check_curve
 from ._handshakes import Handshakes
 from ._log import logger
 from ._service import Service, SocketOptions
+from ._socket import SocketPump
 
 __all__ = ["OneWayClient"]
 
@@ -63,14 +64,13 @@ class OneWayClient(Service):
         self._sends = 0
         self._watcher: ConnectionWatcher | None = None
 
-    async def _send(self, frames: Sequence[bytes]) -> None:
-        """Queue one message, waiting for room.
+    async def _send(self, pump: SocketPump, frames: Sequence[bytes]) -> None:
+        """Queue one message through this client's ``pump``, waiting for room.
 
         Raises:
-            ServiceClosedError: the client is not open.
+            ServiceClosedError: the client is or gets closed.
             AuthenticationError: every server refuses the client.
         """
-        pump = self._check_open()
         if self._handshakes.any_refused:
             refusal = self._handshakes.refusal(self._transport)
             if refusal is not None:

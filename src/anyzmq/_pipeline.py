@@ -43,9 +43,9 @@ class PipelineClient(OneWayClient):
         return MethodCall(self._notify)
 
     async def _notify(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._check_open()
+        pump = self._check_open()
         frames = (name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
-        await self._send(frames)
+        await self._send(pump, frames)
 
 
 @final

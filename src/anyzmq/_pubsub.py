@@ -51,9 +51,9 @@ class PubSubClient(OneWayClient):
     async def _publish(
         self, topic: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        self._check_open()
+        pump = self._check_open()
         frames = (topic, name.encode("utf-8"), self._codec.packb(args), self._codec.packb(kwargs))
-        await self._send(frames)
+        await self._send(pump, frames)
 
 
 @final

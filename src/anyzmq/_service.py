@@ -226,6 +226,8 @@ class Service:
         """Close the socket of a service whose event loop is gone."""
         self._state = _CLOSED
         self._transport = None
+        if self._curve_session is not None:
+            self._curve_session.close()
         if self._pump is not None:
             self._pump.socket.close(linger=0)
 
