@@ -88,7 +88,7 @@ class Handshakes:
             # Monitor events may spell an endpoint differently from connect().
             (error,) = self._refused.values()
             return _fresh(error)
-        refused = [self._refused.get(endpoint) for endpoint in connections]
+        refused = [self._refused.get(endpoint) for endpoint in sorted(connections)]
         if any(error is None for error in refused):
             return None
         return _fresh(refused[0])  # type: ignore[arg-type]
