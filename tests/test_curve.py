@@ -514,6 +514,10 @@ def test_bad_curve_arguments(server_keys: rpc.KeyPair, monkeypatch: pytest.Monke
         rpc.CurveServer(server_keys, authorized=["nope"])
     with pytest.raises(ValueError, match="server_key"):
         rpc.CurveClient(b"nope")
+    with pytest.raises(ValueError, match="ZAP_ENFORCE_DOMAIN"):
+        rpc.serve_rpc(Recorder(), curve=curve_server, socket_options={zmq.ZAP_ENFORCE_DOMAIN: 0})
+    with pytest.raises(ValueError, match="CURVE_SERVERKEY"):
+        rpc.connect_pubsub(curve=curve_client, socket_options={zmq.CURVE_SERVERKEY: b"x" * 40})
     assert curve_client.public_key != server_keys.public  # an ephemeral key pair
     assert server_keys.secret.decode() not in repr(curve_server)
     monkeypatch.setattr(zmq, "has", lambda capability: False)

@@ -36,6 +36,7 @@ __all__ = [
     "CurveServerSession",
     "KeyPair",
     "check_curve",
+    "check_curve_options",
     "curve_keypair",
     "load_public_key",
     "load_public_keys",
@@ -353,6 +354,42 @@ def check_curve(curve: object, expected: type[CurveServer] | type[CurveClient]) 
     """
     if curve is not None and not isinstance(curve, expected):
         raise TypeError(f"curve must be an rpc.{expected.__name__} or None, got {curve!r}")
+
+
+#: Socket options that ``curve=`` sets, and that ``socket_options`` must then leave alone
+#: (``ZAP_ENFORCE_DOMAIN=0`` would make a server admit anyone while no handler answers).
+_SECURITY_OPTIONS: Final = frozenset(
+    int(option)
+    for option in (
+        zmq.CURVE_SERVER,
+        zmq.CURVE_SECRETKEY,
+        zmq.CURVE_PUBLICKEY,
+        zmq.CURVE_SERVERKEY,
+        zmq.ZAP_DOMAIN,
+        zmq.ZAP_ENFORCE_DOMAIN,
+        zmq.PLAIN_SERVER,
+        zmq.PLAIN_USERNAME,
+        zmq.PLAIN_PASSWORD,
+    )
+)
+
+
+def check_curve_options(curve: object, options: Iterable[int]) -> None:
+    """Refuse ``socket_options`` that would change what ``curve=`` sets.
+
+    Raises:
+        ValueError: ``curve`` is given and an option is a security option.
+    """
+    if curve is None:
+        return
+    clashing = sorted(
+        zmq.SocketOption(option).name for option in options if option in _SECURITY_OPTIONS
+    )
+    if clashing:
+        raise ValueError(
+            f"socket_options must not set {', '.join(clashing)} when curve= is given: "
+            "curve= sets the socket's security"
+        )
 
 
 @final

@@ -13,7 +13,7 @@ import zmq
 from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
 from ._context import shared_context
-from ._curve import CurveClient, CurveServer, CurveServerSession
+from ._curve import CurveClient, CurveServer, CurveServerSession, check_curve_options
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
@@ -84,6 +84,7 @@ class Service:
         self._max_message_size = _check_max_message_size(max_message_size)
         self._connect = endpoints(connect, "connect")
         self._socket_options = _check_socket_options(socket_options)
+        check_curve_options(curve, (option for option, _ in self._socket_options))
         self._codec = Codec(translation_table)
         self._state = _NEW
         self._backend: Backend | None = None
