@@ -173,7 +173,8 @@ class Service:
             sock.close(linger=0)
             raise
         self._backend = backend
-        self._pump = SocketPump(sock, backend)
+        # A CURVE server reads each message's peer key from its last frame.
+        self._pump = SocketPump(sock, backend, keep_last_frame=self._curve_session is not None)
         self._transport = transport
         self._task_group = task_group
         self._state = _OPEN
@@ -243,6 +244,18 @@ class Service:
         if self._state == _NEW:
             return f"{type(self).__name__} is not open yet: enter it with 'async with'"
         return f"{type(self).__name__} is closed"
+
+    def _peer_key(self) -> bytes | None:
+        """The CURVE public key (Z85) of the peer whose message is being handled,
+        on a CURVE server (None elsewhere): the user id its ZAP handler gave."""
+        pump = self._pump
+        if self._curve_session is None or pump is None or pump.last_frame is None:
+            return None
+        try:
+            key = pump.last_frame.get("User-Id")
+        except zmq.ZMQError:
+            return None
+        return key.encode("ascii") if isinstance(key, str) and key else None
 
     def _check_open(self) -> SocketPump:
         if self._state != _OPEN or self._pump is None:
