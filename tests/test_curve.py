@@ -600,3 +600,18 @@ def test_handshakes_refuse_only_when_every_connection_is_refused() -> None:
         assert handshakes.refusal(transport) is None  # peers may also connect to us
     finally:
         sock.close(linger=0)
+
+
+async def test_a_server_that_fails_to_enter_leaves_nothing_behind(
+    server_keys: rpc.KeyPair,
+) -> None:
+    curve = rpc.CurveServer(server_keys)
+    with pytest.raises(OSError, match="Invalid argument"):
+        async with rpc.serve_rpc(Recorder(), bind="tcp://nonsense", curve=curve):
+            pytest.fail("entered")
+    assert not _zap._handlers  # its membership left; its sockets are closed (see conftest)
+    with pytest.raises(OSError, match="Invalid argument"):
+        async with rpc.connect_pipeline(
+            connect="tcp://nonsense", curve=rpc.CurveClient(server_keys.public)
+        ):
+            pytest.fail("entered")
