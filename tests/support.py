@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -98,3 +98,14 @@ def request_header(request_id: int) -> bytes:
     from anyzmq._wire import RequestIds
 
     return RequestIds().header(request_id)
+
+
+async def wait_until(condition: Callable[[], bool], *, within: float = 20) -> None:
+    """Wait until ``condition()`` holds, looking again after each short pause.
+
+    For states that no event announces (a counter on the far side of a socket);
+    ``within`` is only a safety net against a hang, far above what it takes.
+    """
+    with anyio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 (no event announces these states)
+            await anyio.sleep(0.002)

@@ -615,3 +615,56 @@ async def test_a_server_that_fails_to_enter_leaves_nothing_behind(
             connect="tcp://nonsense", curve=rpc.CurveClient(server_keys.public)
         ):
             pytest.fail("entered")
+
+
+class KeyRecorder(Recorder):
+    """Records each call with the caller's key, as ``rpc.current_call()`` gives it."""
+
+    @rpc.method
+    def record(self, value: Any) -> None:
+        self.put(("record", (value, rpc.current_call().peer_key)))
+
+    @rpc.method
+    async def record_later(self, value: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.put(("record_later", (value, rpc.current_call().peer_key)))
+
+
+async def test_handlers_know_the_callers_key(
+    pair: Pair, server_keys: rpc.KeyPair, client_keys: rpc.KeyPair
+) -> None:
+    handler = KeyRecorder()
+    async with (
+        pair.serve(handler, rpc.CurveServer(server_keys, [client_keys.public])) as server,
+        pair.connect(endpoint(server), rpc.CurveClient(server_keys.public, client_keys)) as client,
+    ):
+        with anyio.fail_after(10):
+            while True:  # a subscription reaches the publisher late
+                await pair.send(client, "hello")
+                with anyio.move_on_after(0.05):
+                    assert await handler.next() == ("record", ("hello", client_keys.public))
+                    break
+
+
+async def test_peer_key_of_async_methods_and_plain_servers(
+    server_keys: rpc.KeyPair, client_keys: rpc.KeyPair
+) -> None:
+    handler = KeyRecorder()
+    curve = rpc.CurveServer(server_keys)
+    # With a server timeout, the call's deadline is set again when it starts.
+    async with (
+        rpc.serve_rpc(handler, bind=LOOPBACK, curve=curve, timeout=30) as server,
+        rpc.connect_rpc(
+            connect=endpoint(server), curve=rpc.CurveClient(server_keys.public, client_keys)
+        ) as client,
+    ):
+        await client.call.record_later(1)
+        assert await handler.next() == ("record_later", (1, client_keys.public))
+    async with (
+        rpc.serve_rpc(handler, bind=LOOPBACK) as server,
+        rpc.connect_rpc(connect=endpoint(server)) as client,
+    ):
+        await client.call.record(2)
+        await client.call.record_later(3)
+        assert await handler.next() == ("record", (2, None))
+        assert await handler.next() == ("record_later", (3, None))

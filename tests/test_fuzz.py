@@ -154,8 +154,8 @@ async def test_client_reply_path_survives_random_frames(garbage: list[list[bytes
                 outcome: list[Any] = []
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(call_into, client, outcome)
-                    identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
-                    request_id = struct.unpack("<HHLd", header)[2]
+                    identity, *request = await anyio.to_thread.run_sync(router.recv_multipart)
+                    request_id = struct.unpack("<HHLd", request[-4])[2]
                     if attempt == 0:
                         for frames in garbage:
                             router.send_multipart([identity, *frames])

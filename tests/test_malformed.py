@@ -177,7 +177,8 @@ async def answer_one_call(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(call)
-            identity, header, *_ = await anyio.to_thread.run_sync(router.recv_multipart)
+            identity, *request = await anyio.to_thread.run_sync(router.recv_multipart)
+            header = request[-4]  # after the call frame: [call frame, header, name, args, kwargs]
             for frames in replies(identity, struct.unpack("<HHLd", header)[2]):
                 router.send_multipart(frames)
     finally:

@@ -12,7 +12,7 @@ import zmq
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, endpoint, raw_socket, request_header, rpc_pair
+from .support import LOOPBACK, endpoint, raw_socket, request_header, rpc_pair, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +38,7 @@ class Handler(rpc.AttrHandler):
         self.started = anyio.Event()
         self.finally_ran = anyio.Event()
         self.gate = anyio.Event()
+        self.cancelled = 0  # forever() calls that ended
 
     @rpc.method
     def add(self, a: int, b: int = 1) -> int:
@@ -82,12 +83,22 @@ class Handler(rpc.AttrHandler):
         try:
             await anyio.sleep_forever()
         finally:
+            self.cancelled += 1
             self.finally_ran.set()
 
     @rpc.method
     async def gated(self, value: object) -> object:
         self.started.set()
         await self.gate.wait()
+        self.finally_ran.set()
+        return value
+
+    @rpc.method
+    async def stubborn(self, value: object) -> object:
+        """Like gated, but shielded: it answers late even when its caller has gone."""
+        self.started.set()
+        with anyio.CancelScope(shield=True):
+            await self.gate.wait()
         self.finally_ran.set()
         return value
 
@@ -228,7 +239,7 @@ async def test_late_answer_never_reaches_a_later_call() -> None:
     handler = Handler()
     async with rpc_pair(handler) as (server, client):
         with pytest.raises(TimeoutError):
-            await client.with_timeout(0.05).call.gated("late")
+            await client.with_timeout(0.05).call.stubborn("late")
         handler.gate.set()
         await handler.finally_ran.wait()  # the late answer is on its way
         assert await client.call.echo("mine") == "mine"
@@ -287,8 +298,9 @@ async def test_cancelled_caller_leaves_client_usable() -> None:
         assert scope.cancelled_caught
         assert client.pending_calls == 0
         assert await client.call.add(1, 2) == 3
-        # The server is not told: both handlers still run until it closes.
-        assert server.running_calls == 2
+        # The server is told: both abandoned handlers are cancelled.
+        await wait_until(lambda: server.running_calls == 0)
+        assert handler.cancelled >= 2
 
 
 async def test_handler_cancelled_when_server_exits() -> None:

@@ -11,9 +11,10 @@ protocol error: an endpoint that was ``connect()``-ed is then dead for good unle
 it is connected again, which the owner does on :meth:`ConnectionWatcher.run`'s
 report.
 
-With ``on_handshake``, it also reports every handshake that succeeds or fails
-(with the event and its value), which is how a client learns that its server
-refuses it (see ``_handshakes.py``).
+With ``on_refused``, it also reports every handshake that fails (with the event
+and its value), which is how a client learns that its server refuses it (see
+``_handshakes.py``). Call :meth:`ConnectionWatcher.start` before the socket
+connects, or the first handshakes may pass unreported.
 """
 
 from __future__ import annotations
@@ -31,38 +32,45 @@ from ._socket import SocketPump
 __all__ = ["ConnectionWatcher"]
 
 _DISCONNECTED: Final = int(zmq.EVENT_DISCONNECTED)
+_UP: Final = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 
 
 @final
 class ConnectionWatcher:
-    """Reports the connections of ``sock`` that are lost, by endpoint, and with
-    ``on_handshake`` its handshakes (endpoint, event, value)."""
+    """Reports, by endpoint, each connection of ``sock`` that comes up (its
+    handshake succeeded) and each that is lost; with ``on_refused``, each
+    handshake that fails (endpoint, event, value)."""
 
-    __slots__ = ("_backend", "_monitor", "_on_handshake", "_on_lost", "_sock")
+    __slots__ = ("_backend", "_monitor", "_on_lost", "_on_refused", "_on_up", "_sock")
 
     def __init__(
         self,
         sock: zmq.Socket[bytes],
         backend: Backend,
         on_lost: Callable[[str], None],
-        on_handshake: Callable[[str, int, int], None] | None = None,
+        on_up: Callable[[str], None] | None = None,
+        on_refused: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self._sock = sock
         self._backend = backend
         self._on_lost = on_lost
-        self._on_handshake = on_handshake
+        self._on_up = on_up
+        self._on_refused = on_refused
         self._monitor: zmq.Socket[bytes] | None = None
 
     def start(self) -> None:
-        """Begin monitoring now rather than when :meth:`run` starts: call it before
-        the socket connects, or the first handshakes may pass unreported.
+        """Begin monitoring now rather than when :meth:`run` starts.
 
         Raises:
             OSError: ZeroMQ refused to monitor the socket.
         """
         if self._monitor is not None:
             return
-        events = _DISCONNECTED if self._on_handshake is None else _DISCONNECTED | HANDSHAKE_EVENTS
+        events = _DISCONNECTED
+        if self._on_up is not None:
+            events |= _UP
+        if self._on_refused is not None:
+            events |= HANDSHAKE_EVENTS
         try:
             self._monitor = self._sock.get_monitor_socket(events)
         except zmq.ZMQError as exc:
@@ -101,7 +109,13 @@ class ConnectionWatcher:
         except Exception:  # not a monitor event: cannot come from libzmq
             return
         endpoint = event["endpoint"].decode("utf-8", "replace")
-        if event["event"] == _DISCONNECTED:
+        kind = event["event"]
+        if kind == _DISCONNECTED:
             self._on_lost(endpoint)
-        elif self._on_handshake is not None:
-            self._on_handshake(endpoint, event["event"], event["value"])
+        elif kind == _UP:
+            if self._on_up is not None:
+                self._on_up(endpoint)
+            if self._on_refused is None:
+                return
+        elif self._on_refused is not None:
+            self._on_refused(endpoint, kind, event["value"])

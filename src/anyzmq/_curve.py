@@ -306,7 +306,7 @@ class CurveServerSession:
         self, sock: zmq.Socket[bytes], backend: Backend, membership: ZapMembership
     ) -> None:
         self._membership = membership
-        self._watcher = ConnectionWatcher(sock, backend, _ignore, self._on_handshake)
+        self._watcher = ConnectionWatcher(sock, backend, _ignore, on_refused=self._on_handshake)
         try:
             self._watcher.start()  # before the server binds
         except BaseException:

@@ -72,6 +72,15 @@ class Handshakes:
         elif event & HANDSHAKE_EVENTS:
             self._refused[endpoint] = AuthenticationError(endpoint, describe_failure(event, value))
 
+    def admitted(self, endpoint: str) -> None:
+        """``endpoint``'s handshake succeeded."""
+        self._refused.pop(endpoint, None)
+
+    def refused(self, endpoint: str) -> AuthenticationError | None:
+        """The error for calls over ``endpoint`` if its last handshake failed."""
+        error = self._refused.get(endpoint)
+        return None if error is None else _fresh(error)
+
     def forget(self, endpoint: str) -> None:
         """``endpoint`` is no longer connected."""
         self._refused.pop(endpoint, None)

@@ -21,7 +21,6 @@ import anyio
 import anyio.lowlevel
 import zmq
 
-from ._backend import Backend
 from ._codec import TranslationTable
 from ._connections import ConnectionWatcher
 from ._curve import CurveClient, check_curve
@@ -29,6 +28,7 @@ from ._handshakes import Handshakes
 from ._log import logger
 from ._service import Service, SocketOptions
 from ._socket import SocketPump
+from ._transport import Transport
 
 __all__ = ["OneWayClient"]
 
@@ -96,10 +96,14 @@ class OneWayClient(Service):
             if refusal is not None:
                 raise refusal
 
-    def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+    def _make_transport(self, sock: zmq.Socket[bytes]) -> Transport:
         # Watching from before the first connect: a refused handshake is reported once.
-        self._watcher = ConnectionWatcher(sock, backend, self._connection_lost, self._handshake)
+        assert self._backend is not None
+        self._watcher = ConnectionWatcher(
+            sock, self._backend, self._connection_lost, self._admitted, self._refused
+        )
         self._watcher.start()
+        return super()._make_transport(sock)
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         assert self._watcher is not None
@@ -109,7 +113,10 @@ class OneWayClient(Service):
         if self._watcher is not None:
             self._watcher.close()  # if it never ran
 
-    def _handshake(self, endpoint: str, event: int, value: int) -> None:
+    def _admitted(self, endpoint: str) -> None:
+        self._handshakes.admitted(endpoint)
+
+    def _refused(self, endpoint: str, event: int, value: int) -> None:
         self._handshakes.record(endpoint, event, value)
         if self._blocked and self._handshakes.refusal(self._transport) is not None:
             for scope in self._blocked:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
 from functools import partial
@@ -23,9 +24,12 @@ from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._handlers import HandlerLike
 from ._handshakes import Handshakes
+from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS, ServerBase, _check_timeout
-from ._service import DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
+from ._socket import SocketPump, zmq_errors_as_oserror
+from ._transport import Transport, set_option
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -46,15 +50,30 @@ _NO_TIMEOUT: Final = nullcontext()
 class _Pending:
     """One call waiting for its answer."""
 
-    __slots__ = ("error", "name", "timeout", "value", "waiter", "waiting")
+    __slots__ = (
+        "answered",
+        "error",
+        "link",
+        "lost",
+        "name",
+        "sent",
+        "timeout",
+        "value",
+        "waiter",
+        "waiting",
+    )
 
-    def __init__(self, waiter: Waiter, name: str, timeout: float | None) -> None:
+    def __init__(self, waiter: Waiter, name: str, timeout: float | None, link: Link) -> None:
         self.waiter = waiter
         self.name = name
         self.timeout = timeout
+        self.link = link
         self.value: Any = None
         self.error: BaseException | None = None
         self.waiting = True  # until the caller leaves, answered or not
+        self.sent = False  # the request is in ZeroMQ's hands
+        self.answered = False  # the server's answer came
+        self.lost = False  # its connection went away
 
     @property
     def done(self) -> bool:
@@ -75,7 +94,11 @@ class _Pending:
 
 @final
 class RPCClient(Service):
-    """The client side of request-reply; made by :func:`connect_rpc`."""
+    """The client side of request-reply; made by :func:`connect_rpc`.
+
+    Each connected endpoint has a socket of its own (see :attr:`connected_endpoints`);
+    each call goes to the next endpoint in turn whose connection is up.
+    """
 
     _socket_type = zmq.DEALER
 
@@ -89,6 +112,7 @@ class RPCClient(Service):
         translation_table: TranslationTable | None,
         max_message_size: int | None,
         socket_options: SocketOptions | None = None,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
         curve: CurveClient | None = None,
     ) -> None:
         check_curve(curve, CurveClient)
@@ -98,6 +122,7 @@ class RPCClient(Service):
             translation_table=translation_table,
             max_message_size=max_message_size,
             socket_options=socket_options,
+            heartbeat=heartbeat,
             curve=curve,
         )
         self._error_table = make_error_table(error_table)
@@ -106,9 +131,13 @@ class RPCClient(Service):
         self._pending: dict[int, _Pending] = {}
         self._new_waiter: Callable[[], Waiter] = _not_open
         self._deadlines = Deadlines()
+        self._links = Links()
+        self._by_endpoint: dict[str, Link] = {}
+        self._bound_link: Link | None = None
+        self._later_options: list[tuple[int, int | bytes | str]] = []
         self._reconnecting: set[str] = set()
-        self._handshakes = Handshakes()
-        self._watcher: ConnectionWatcher | None = None
+        self._handshakes = Handshakes()  # which connected endpoints refuse the client
+        self._watchers: dict[Link, ConnectionWatcher] = {}
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -116,14 +145,17 @@ class RPCClient(Service):
     def call(self) -> MethodCall:
         """``await client.call.ns.method(*args, **kwargs)`` calls ``ns.method`` remotely.
 
-        The call raises what the remote method raised (translated, see the guide),
-        :class:`TimeoutError` when the client's timeout passes first,
-        :class:`ConnectionLostError` when the client's only connection is lost
-        before the answer comes (the call may or may not have run),
-        :class:`AuthenticationError` when every server the client connects to
-        refuses it in the handshake (see ``curve=``; the call did not run),
-        :class:`ServiceClosedError` when the client is or gets closed, and
-        ``TypeError`` when an argument cannot be serialized (nothing is sent then).
+        The request carries the time the caller has left (the client's timeout,
+        or its cancel scopes' deadline if earlier), and an anyzmq server cancels
+        the method when the caller gives up. The call raises what the remote
+        method raised (translated, see the guide), :class:`TimeoutError` when the
+        client's timeout passes first, :class:`ConnectionLostError` when the
+        connection the call went over is lost before the answer comes (the call
+        may or may not have run), :class:`AuthenticationError` when every server
+        the client connects to refuses it in the handshake (see ``curve=``; the
+        call did not run), :class:`ServiceClosedError` when the client is or gets
+        closed, and ``TypeError`` when an argument cannot be serialized (nothing
+        is sent then).
         """
         return MethodCall(self._request)
 
@@ -136,6 +168,16 @@ class RPCClient(Service):
     def pending_calls(self) -> int:
         """How many calls wait for their answer now."""
         return len(self._pending)
+
+    @property
+    def connected_endpoints(self) -> frozenset[str]:
+        """The connected endpoints whose connection is up now (handshake done,
+        not lost since); calls go to these while there are any."""
+        return frozenset(
+            link.endpoint
+            for link in self._by_endpoint.values()
+            if link.peers_up and link.endpoint is not None
+        )
 
     def with_timeout(self, timeout: float | None) -> RPCClientView:
         """A view of this client whose calls use ``timeout`` (None: wait forever).
@@ -152,27 +194,37 @@ class RPCClient(Service):
         kwargs: dict[str, Any],
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
-        pump = self._check_open()
+        main = self._check_open()
         if self._handshakes.any_refused:
             refusal = self._handshakes.refusal(self._transport)
             if refusal is not None:
                 raise refusal
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
+        budget = math.inf if timeout is None else timeout
+        scope_deadline = anyio.current_effective_deadline()
+        if scope_deadline != math.inf:
+            budget = min(budget, scope_deadline - anyio.current_time())
         request_id = self._ids.next_id(self._pending)
         # Packing errors raise here, before anything is registered or sent.
         frames = (
+            _wire.call_frame(budget),
             self._ids.header(request_id),
             name.encode("utf-8"),
             self._codec.packb(args),
             self._codec.packb(kwargs),
         )
-        pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout)
+        link = self._links.pick(self._bound_link or self._main_link(main))
+        pump = link.pump
+        pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout, link)
         try:
             deadline = None if timeout is None else anyio.current_time() + timeout
-            if not pump.send_nowait(frames):
+            if link.settling is not None or not pump.send_nowait(frames):
                 with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
+                    if link.settling is not None:  # just lost: it may not deliver
+                        await link.settling.wait()
                     await pump.send(frames)
+            pending.sent = True
             del frames  # a pending call keeps no copy of its request
             if deadline is not None:
                 self._deadlines.add(pending, deadline, len(self._pending))
@@ -180,6 +232,8 @@ class RPCClient(Service):
         finally:
             pending.waiting = False
             del self._pending[request_id]
+            if pending.sent and not pending.answered and not pending.lost:
+                self._call_abandoned(pending.link, request_id)
         # The deadline heap may keep the finished call a while: not its answer.
         value, error = pending.value, pending.error
         pending.value = pending.error = None
@@ -187,76 +241,253 @@ class RPCClient(Service):
             raise error
         return value
 
+    def _main_link(self, pump: SocketPump) -> Link:
+        link = self._bound_link = Link(pump, None)
+        return link
+
+    def _call_abandoned(self, link: Link, request_id: int) -> None:
+        """The caller of ``request_id`` has gone: tell the server, if it listens."""
+        if not link.cancels or link.peer is PeerKind.AIOZMQ:
+            return
+        if link.peer is PeerKind.UNKNOWN:
+            link.defer_cancel(request_id)
+            return
+        self._send_cancel(link, request_id)
+
+    def _send_cancel(self, link: Link, request_id: int) -> None:
+        try:
+            sent = link.pump.send_nowait([_wire.cancel_frame(request_id)])
+        except (ServiceClosedError, OSError):
+            return
+        if not sent:
+            logger.debug("cancel of call #%d not sent: the queue is full", request_id)
+
+    def _peer_is(self, link: Link, kind: PeerKind) -> None:
+        link.peer = kind
+        deferred, link.deferred = link.deferred, []
+        if kind is PeerKind.ANYZMQ:
+            for request_id in deferred:
+                if request_id not in self._pending:
+                    self._send_cancel(link, request_id)
+
+    # The sockets.
+
+    def _make_transport(self, sock: zmq.Socket[bytes]) -> Transport:
+        return LinkTransport(sock, self)
+
+    def _connect_link(self, endpoint: str) -> None:
+        assert self._backend is not None
+        sock = self._make_socket()
+        watcher = None
+        try:
+            for option, value in self._later_options:
+                set_option(sock, option, value)
+            link = Link(SocketPump(sock, self._backend), endpoint)
+            # Watching from before the connect: a refused handshake is reported once.
+            watcher = ConnectionWatcher(
+                sock,
+                self._backend,
+                partial(self._connection_lost, link),
+                partial(self._connection_up, link),
+                partial(self._connection_refused, link),
+            )
+            watcher.start()
+            with zmq_errors_as_oserror():
+                sock.connect(endpoint)
+        except BaseException:
+            if watcher is not None:
+                watcher.close()
+            sock.close(linger=0)
+            raise
+        self._watchers[link] = watcher
+        self._by_endpoint[endpoint] = link
+        self._links.add(link)
+        if self._handlers is not None:
+            self._start_link(self._handlers, link)
+
+    def _disconnect_link(self, endpoint: str) -> None:
+        link = self._by_endpoint.pop(endpoint, None)
+        if link is None:
+            return
+        self._links.remove(link)
+        self._handshakes.forget(endpoint)
+        watcher = self._watchers.pop(link, None)
+        if watcher is not None:
+            watcher.close()  # if its task never started
+        self._fail_link(link, f"the client disconnected from {endpoint}")
+        link.pump.stop_reading()
+        link.scope.cancel()
+        link.watch_scope.cancel()
+
+    def _link_sockets(self) -> list[zmq.Socket[bytes]]:
+        sockets = [link.pump.socket for link in self._by_endpoint.values()]
+        if self._pump is not None:
+            sockets.append(self._pump.socket)
+        elif self._transport is not None:
+            sockets.append(self._transport._sock)
+        return sockets
+
+    def _remember_option(self, option: int, value: int | bytes | str) -> None:
+        self._later_options.append((option, value))
+
+    def _bindings_changed(self) -> None:
+        if self._bound_link is None:
+            return
+        if self._transport is not None and self._transport.bindings():
+            self._links.add(self._bound_link)
+        else:
+            self._links.remove(self._bound_link)
+
+    def _start_link(self, task_group: anyio.abc.TaskGroup, link: Link) -> None:
+        assert self._backend is not None
+        watcher = self._watchers[link]
+        task_group.start_soon(self._watch, link, watcher, name=f"connections of {link!r}")
+        task_group.start_soon(self._pump_link, link, name=f"anyzmq pump of {link!r}")
+
+    async def _watch(self, link: Link, watcher: ConnectionWatcher) -> None:
+        with link.watch_scope:
+            await watcher.run()
+
+    async def _pump_link(self, link: Link) -> None:
+        """Pump one connected endpoint's socket; the socket is closed however this ends."""
+        try:
+            with link.scope:
+                await link.pump.run(partial(self._on_link_message, link))
+        finally:
+            link.watch_scope.cancel()
+            with zmq_errors_as_oserror():
+                link.pump.close(linger=link.pump.socket.getsockopt(zmq.LINGER))  # type: ignore[arg-type]
+
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._deadlines.run, name=f"deadlines of {self!r}")
-        assert self._watcher is not None
-        task_group.start_soon(self._watcher.run, name=f"connections of {self!r}")
+        assert self._pump is not None
+        assert self._backend is not None
+        bound = self._bound_link or self._main_link(self._pump)
+        self._bindings_changed()
+        watcher = ConnectionWatcher(
+            self._pump.socket,
+            self._backend,
+            partial(self._connection_lost, bound),
+            partial(self._connection_up, bound),
+        )
+        task_group.start_soon(watcher.run, name=f"connections of {self!r}")
+        for link in list(self._by_endpoint.values()):
+            self._start_link(task_group, link)
 
-    async def _reconnect(self, endpoint: str) -> None:
-        """Connect ``endpoint`` again after ZeroMQ's reconnect interval (a backoff:
-        a server that refuses every handshake must not cost a busy loop)."""
+    # Connections coming and going.
+
+    def _connection_up(self, link: Link, endpoint: str) -> None:
+        link.peers_up += 1
+        if link.endpoint is not None:
+            self._handshakes.admitted(link.endpoint)
+
+    def _connection_refused(self, link: Link, endpoint: str, event: int, value: int) -> None:
+        """``link``'s server refused the client in the handshake: fail the calls
+        that went over it (nothing was delivered)."""
+        if link.endpoint is None:
+            return
+        self._handshakes.record(link.endpoint, event, value)
+        refusal = self._handshakes.refused(link.endpoint)
+        if refusal is None:
+            return
+        for pending in self._pending.values():
+            if pending.link is link and not pending.done:
+                pending.lost = True  # nothing to cancel: it never reached a server
+                pending.resolve(None, refusal)
+
+    def _connection_lost(self, link: Link, endpoint: str) -> None:
+        """A connection of ``link`` was lost: fail the calls that went over it
+        (all of the link's, or for the bound socket once no peer is left), and
+        connect a connected endpoint again (ZeroMQ does not after a protocol error)."""
+        if not self._is_open:
+            return
+        link.peers_up = max(0, link.peers_up - 1)
+        link.peer = PeerKind.UNKNOWN  # what answers next may be another server
+        link.deferred.clear()
+        if link.endpoint is not None:
+            if link.endpoint not in self._reconnecting and self._handlers is not None:
+                self._reconnecting.add(link.endpoint)
+                link.settling = anyio.Event()
+                self._handlers.start_soon(self._reconnect, link)
+        elif link.peers_up:
+            return  # which calls went to the lost peer is not known: they end by their timeouts
+        self._fail_link(
+            link,
+            f"the connection to {endpoint} was lost before the answer came (the server "
+            "went away or stopped answering heartbeats, or a message exceeded max_message_size)",
+        )
+
+    def _fail_link(self, link: Link, why: str) -> None:
+        for pending in self._pending.values():
+            if pending.link is link and not pending.done:
+                pending.lost = True
+                pending.resolve(None, ConnectionLostError(f"{pending.name!r}: {why}"))
+
+    async def _reconnect(self, link: Link) -> None:
+        """Connect ``link``'s endpoint again after ZeroMQ's reconnect interval (a
+        backoff: a server that refuses every handshake must not cost a busy loop),
+        unless ZeroMQ still holds a queue for it (then it reconnects by itself;
+        after a protocol error it does not, and the socket cannot send at all)."""
+        endpoint = link.endpoint
+        assert endpoint is not None
+        sock = link.pump.socket
         try:
-            assert self._pump is not None
-            interval = self._pump.socket.getsockopt(zmq.RECONNECT_IVL)
+            if sock.closed:
+                return
+            interval = sock.getsockopt(zmq.RECONNECT_IVL)
             await anyio.sleep(max(int(interval), 100) / 1000)
+            if sock.closed or self._by_endpoint.get(endpoint) is not link:
+                return  # closed or disconnected meanwhile
+            if link.peers_up or int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
+                # Back up, or ZeroMQ keeps the endpoint's queue and reconnects it
+                # by itself: connecting again would drop what waits in the queue.
+                return
+            with suppress(zmq.ZMQError):
+                sock.disconnect(endpoint)
             try:
-                self._pump.socket.connect(endpoint)
+                sock.connect(endpoint)
             except zmq.ZMQError as exc:
                 logger.warning("RPCClient could not connect to %s again: %s", endpoint, exc)
         finally:
             self._reconnecting.discard(endpoint)
-
-    def _connection_lost(self, endpoint: str) -> None:
-        """A connection of the socket was lost: connect its endpoint again (ZeroMQ
-        does not after a protocol error), and fail the calls that went over it."""
-        transport = self._transport
-        if not self._is_open or transport is None or self._pump is None:
-            return
-        connections = transport.connections()
-        if endpoint in connections and endpoint not in self._reconnecting:
-            with suppress(zmq.ZMQError):
-                self._pump.socket.disconnect(endpoint)
-            self._reconnecting.add(endpoint)
-            assert self._handlers is not None
-            self._handlers.start_soon(self._reconnect, endpoint)
-        if len(connections) != 1 or transport.bindings():
-            return  # which calls went over it is not known: they end by their timeouts
-        for pending in self._pending.values():
-            if not pending.done:
-                pending.resolve(
-                    None,
-                    ConnectionLostError(
-                        f"the connection to {endpoint} was lost before the answer to "
-                        f"{pending.name!r} came (the server went away, or a message "
-                        "exceeded max_message_size)"
-                    ),
-                )
-
-    def _handshake(self, endpoint: str, event: int, value: int) -> None:
-        """A handshake ended: when every server now refuses the client, fail the
-        calls that wait (they never reached a server)."""
-        self._handshakes.record(endpoint, event, value)
-        refusal = self._handshakes.refusal(self._transport)
-        if refusal is None:
-            return
-        for pending in self._pending.values():
-            if not pending.done:
-                pending.resolve(None, refusal)
+            if link.settling is not None:
+                link.settling.set()
+                link.settling = None
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._new_waiter = backend.new_waiter
-        # Watching from before the first connect: a refused handshake is reported once.
-        self._watcher = ConnectionWatcher(sock, backend, self._connection_lost, self._handshake)
-        self._watcher.start()
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
 
+    # Answers.
+
     def _on_message(self, frames: list[bytes]) -> None:
-        if len(frames) != 2:
-            self._drops.report(f"an answer has 2 frames, got {len(frames)}")
+        assert self._pump is not None
+        self._on_link_message(self._bound_link or self._main_link(self._pump), frames)
+
+    def _on_link_message(self, link: Link, frames: list[bytes]) -> None:
+        count = len(frames)
+        if count == 3:
+            mark, header, body = frames
+            if mark == _wire.REPLY_MARK:
+                if link.peer is not PeerKind.ANYZMQ:
+                    self._peer_is(link, PeerKind.ANYZMQ)
+            elif _wire.budget_of(mark) is not None:  # our call frame, echoed by aiozmq
+                if link.peer is not PeerKind.AIOZMQ:
+                    self._peer_is(link, PeerKind.AIOZMQ)
+            else:
+                self._drops.report("an answer of 3 frames does not start with a reply mark")
+                return
+        elif count == 2:
+            header, body = frames
+        elif count == 1 and frames[0] == _wire.HELLO:
+            if link.peer is not PeerKind.ANYZMQ:
+                self._peer_is(link, PeerKind.ANYZMQ)
             return
-        header, body = frames
+        else:
+            self._drops.report(f"an answer has 2 or 3 frames, got {count}")
+            return
         try:
             request_id, is_error = _wire.parse_reply_header(header)
         except ValueError as exc:
@@ -266,6 +497,7 @@ class RPCClient(Service):
         if pending is None or pending.done:
             logger.debug("answer to call #%d dropped: no call waits for it", request_id)
             return
+        pending.answered = True
         try:
             answer = self._codec.unpackb(body)
         except DecodeError as exc:
@@ -277,14 +509,23 @@ class RPCClient(Service):
         else:
             pending.resolve(answer, None)
 
+    def _before_close(self) -> None:
+        # Tell the servers that listen which calls nobody waits for any more.
+        for request_id, pending in self._pending.items():
+            link = pending.link
+            if pending.sent and not pending.done and link.cancels and link.peer is PeerKind.ANYZMQ:
+                self._send_cancel(link, request_id)
+
     def _on_closed(self) -> None:
-        if self._watcher is not None:
-            self._watcher.close()  # if it never ran
         for pending in self._pending.values():
             if not pending.done:
                 pending.resolve(
                     None, ServiceClosedError("the client closed before the answer came")
                 )
+        for link in self._by_endpoint.values():
+            if not link.pump.socket.closed:  # entering failed before its task started
+                self._watchers[link].close()
+                link.pump.socket.close(linger=0)
 
 
 @final
@@ -334,33 +575,60 @@ class RPCServer(ServerBase):
     def __init__(self, handler: HandlerLike, **options: Any) -> None:
         super().__init__(handler, **options)
         self._headers = _wire.ReplyHeaders()
+        self._greeted: set[bytes | tuple[bytes, ...]] = set()
 
     def _on_message(self, frames: list[bytes]) -> None:
-        if len(frames) < 5:
-            self._drop(f"a request has at least 5 frames, got {len(frames)}")
-            return
+        count = len(frames)
+        budget = None
+        if count >= 6:
+            budget = _wire.budget_of(frames[-5])
+        if budget is None:
+            if count >= 2:
+                request_id = _wire.cancelled_id(frames[-1])
+                if request_id is not None:
+                    self._cancel((_peer_of(frames[:-1]), request_id))
+                    return
+            if count < 5:
+                self._drop(f"a request has at least 5 frames, got {count}")
+                return
+            envelope = frames[:-4]
+        else:
+            envelope = frames[:-5]
         header, name, args, kwargs = frames[-4:]
         try:
             request_id = _wire.request_id_of(header)
         except ValueError as exc:
             self._drop(str(exc))
             return
-        self._call(name, args, kwargs, (frames[:-4], request_id))
+        if budget is None:  # an aiozmq client: no deadline, no cancel, plain answers
+            self._call(name, args, kwargs, _Reply(envelope, request_id, marked=False))
+            return
+        peer = _peer_of(envelope)
+        if peer not in self._greeted:
+            self._greet(peer, envelope)
+        reply = _Reply(envelope, request_id, marked=True)
+        self._call(name, args, kwargs, reply, budget, (peer, request_id))
+
+    def _greet(self, peer: bytes | tuple[bytes, ...], envelope: list[bytes]) -> None:
+        """Tell a new anyzmq peer at once that this server understands cancels."""
+        if len(self._greeted) >= _MAX_GREETED:
+            self._greeted.clear()  # a forgotten peer is greeted again: harmless
+        self._greeted.add(peer)
+        with suppress(ServiceClosedError, OSError):
+            self._check_open().send_nowait([*envelope, _wire.HELLO])
 
     def _succeeded(self, reply: Any, name: str, result: Any) -> None:
-        envelope, request_id = reply
         try:
             body = self._codec.packb(result)
         except Exception as exc:
             error = TypeError(f"the result of {name!r} cannot be serialized: {exc}")
-            self._answer(envelope, request_id, True, self._error_body(error))
+            self._answer(reply, True, self._error_body(error))
             return
-        self._answer(envelope, request_id, False, body)
+        self._answer(reply, False, body)
 
     def _failed(self, reply: Any, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         self._log_failure(name, exc, args, kwargs)
-        envelope, request_id = reply
-        self._answer(envelope, request_id, True, self._error_body(exc))
+        self._answer(reply, True, self._error_body(exc))
 
     def _error_body(self, exc: BaseException) -> bytes:
         name = wire_name(type(exc))
@@ -371,10 +639,15 @@ class RPCServer(ServerBase):
             # Arguments that cannot be serialized travel as their reprs.
             return self._codec.packb((name, tuple(repr(arg) for arg in exc.args), text))
 
-    def _answer(self, envelope: list[bytes], request_id: int, is_error: bool, body: bytes) -> None:
+    def _answer(self, reply: _Reply, is_error: bool, body: bytes) -> None:
+        request_id = reply.request_id
         header = self._headers.header(request_id, is_error=is_error)
+        if reply.marked:
+            frames = [*reply.envelope, _wire.REPLY_MARK, header, body]
+        else:
+            frames = [*reply.envelope, header, body]
         try:
-            sent = self._check_open().send_nowait([*envelope, header, body])
+            sent = self._check_open().send_nowait(frames)
         except ServiceClosedError:
             return  # closing: the caller goes with the connection
         except OSError as exc:  # for example EHOSTUNREACH with zmq.ROUTER_MANDATORY
@@ -382,6 +655,27 @@ class RPCServer(ServerBase):
             return
         if not sent:  # the peer's queue is full (with zmq.ROUTER_MANDATORY)
             self._drop(f"the answer to call #{request_id} could not be sent: the queue is full")
+
+
+#: Peers a server remembers having greeted (beyond it, it starts over).
+_MAX_GREETED: Final = 4096
+
+
+def _peer_of(envelope: list[bytes]) -> bytes | tuple[bytes, ...]:
+    """A hashable name for the peer that sent a message with this envelope."""
+    return envelope[0] if len(envelope) == 1 else tuple(envelope)
+
+
+@final
+class _Reply:
+    """Where and how to answer one request."""
+
+    __slots__ = ("envelope", "marked", "request_id")
+
+    def __init__(self, envelope: list[bytes], request_id: int, *, marked: bool) -> None:
+        self.envelope = envelope
+        self.request_id = request_id
+        self.marked = marked
 
 
 def connect_rpc(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Hashable, Iterable, Mapping
 from functools import partial
 from typing import Any, Final, final
 
@@ -23,6 +25,7 @@ import anyio.to_thread
 import zmq
 
 from ._backend import Backend
+from ._calls import CallInfo, enter, run_as
 from ._codec import DecodeError, TranslationTable
 from ._curve import CurveServer, check_curve
 from ._deadlines import Deadlines
@@ -69,19 +72,25 @@ def _check_positive(what: str, value: int | None) -> int | None:
 
 @final
 class _Call:
-    """One call that runs as a task: what it needs, and whether it has been answered."""
+    """One call that runs as a task: what it needs, its deadlines, and whether it
+    has been answered (or needs no answer any more)."""
 
     __slots__ = (
+        "abandoned",
         "args",
         "call_args",
         "call_kwargs",
+        "caller_deadline",
         "finished",
+        "info",
+        "key",
         "kwargs",
         "name",
         "reply",
         "scope",
         "server",
         "target",
+        "timed_by_server",
     )
 
     def __init__(
@@ -94,7 +103,8 @@ class _Call:
         args: Any,
         kwargs: Any,
         reply: Any,
-        scope: anyio.CancelScope | None,
+        caller_deadline: float,
+        key: Hashable | None,
     ) -> None:
         self.server = server
         self.target = target
@@ -104,8 +114,13 @@ class _Call:
         self.args = args
         self.kwargs = kwargs
         self.reply = reply
-        self.scope = scope
+        self.caller_deadline = caller_deadline
+        self.key = key
+        self.scope: anyio.CancelScope | None = None
+        self.info = CallInfo(name, caller_deadline)
+        self.timed_by_server = False  # the server's timeout ends it, not the caller's
         self.finished = False
+        self.abandoned = False  # its caller has gone: no answer is wanted
 
     @property
     def active(self) -> bool:
@@ -165,6 +180,9 @@ class ServerBase(Service):
         self._drops = RateLimitedWarning(f"{type(self).__name__} dropped a message")
         self._refusals = RateLimitedWarning(f"{type(self).__name__} refused a value")
         self._running = 0
+        self._abandoned = 0
+        self._calls: dict[Hashable, _Call] = {}  # cancellable calls, running or waiting
+        self._waiting: deque[_Call] = deque()  # behind max_concurrent_calls
         self._cancelled: type[BaseException] = BaseException  # set on entering
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -173,6 +191,12 @@ class ServerBase(Service):
         """How many method calls are running now as tasks (asynchronous methods,
         and synchronous ones when ``sync_handler_threads`` is set)."""
         return self._running
+
+    @property
+    def abandoned_calls(self) -> int:
+        """How many calls this server did not start, or cancelled, because their
+        caller had gone (its deadline passed, or it sent a cancel)."""
+        return self._abandoned
 
     @property
     def dropped_messages(self) -> int:
@@ -192,10 +216,29 @@ class ServerBase(Service):
     def _drop(self, reason: str) -> None:
         self._drops.report(reason)
 
-    def _call(self, name_frame: bytes, args_frame: bytes, kwargs_frame: bytes, reply: Any) -> None:
-        """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`."""
+    def _call(
+        self,
+        name_frame: bytes,
+        args_frame: bytes,
+        kwargs_frame: bytes,
+        reply: Any,
+        budget: float = math.inf,
+        key: Hashable | None = None,
+    ) -> None:
+        """Run one call; ``reply`` is passed back to :meth:`_succeeded`/:meth:`_failed`.
+
+        ``budget`` is what the caller said it has left (seconds); ``key`` names
+        the call for a later cancel message from the same caller (None: not
+        cancellable).
+        """
         if not self._is_open:
             return  # closing: nothing new starts
+        caller_deadline = math.inf
+        if budget != math.inf:
+            if not budget > 0:
+                self._count_abandoned(name_frame, "its caller's deadline had passed on arrival")
+                return
+            caller_deadline = anyio.current_time() + budget
         args: Any = ()
         kwargs: Any = {}
         try:
@@ -209,12 +252,33 @@ class ServerBase(Service):
         except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, name_frame.decode("utf-8", "replace"), exc, args, kwargs)
             return
+        peer_key = self._peer_key()  # of the message being handled: read it now
         if target.spec.is_async or self._limiter is not None:
-            self._start(target, call_args, call_kwargs, name, args, kwargs, reply)
+            call = _Call(
+                self,
+                target,
+                call_args,
+                call_kwargs,
+                name,
+                args,
+                kwargs,
+                reply,
+                caller_deadline,
+                key,
+            )
+            if peer_key is not None:
+                call.info = CallInfo(name, caller_deadline, peer_key)
+            self._start(call)
             return
         try:
             # In a copy of the server's context: what one call sets, no other sees.
-            result = contextvars.copy_context().run(target.func, *call_args, **call_kwargs)
+            result = contextvars.copy_context().run(
+                run_as,
+                CallInfo(name, caller_deadline, peer_key),
+                target.func,
+                *call_args,
+                **call_kwargs,
+            )
             result = target.spec.check_result(result)
         except Exception as exc:
             self._failed(reply, name, exc, args, kwargs)
@@ -224,32 +288,76 @@ class ServerBase(Service):
         else:
             self._succeeded(reply, name, result)
 
-    def _start(
-        self,
-        target: Target,
-        call_args: tuple[Any, ...],
-        call_kwargs: dict[str, Any],
-        name: str,
-        args: Any,
-        kwargs: Any,
-        reply: Any,
-    ) -> None:
-        assert self._handlers is not None
-        # A cancel scope only for a deadline: closing cancels every call at once.
-        scope = None
-        if self._timeout is not None:
-            scope = anyio.CancelScope(deadline=anyio.current_time() + self._timeout)
-        call = _Call(self, target, call_args, call_kwargs, name, args, kwargs, reply, scope)
-        self._running += 1
-        if self._max_calls is not None and self._running >= self._max_calls:
+    def _start(self, call: _Call) -> None:
+        """Run ``call`` now, or queue it while ``max_concurrent_calls`` run."""
+        if call.key is not None:
+            self._calls[call.key] = call
+        if self._max_calls is None or self._running < self._max_calls:
+            self._launch(call)
+            return
+        self._waiting.append(call)
+        if len(self._waiting) >= self._max_calls:
             self._check_open().pause_reading()  # backpressure until one finishes
-        if scope is not None:
-            self._deadlines.add(call, scope.deadline, self._running)
+
+    def _launch(self, call: _Call) -> None:
+        assert self._handlers is not None
+        deadline = call.caller_deadline
+        if self._timeout is not None:
+            server_deadline = anyio.current_time() + self._timeout
+            if server_deadline <= deadline:
+                deadline = server_deadline
+                call.timed_by_server = True
+                call.info = dataclasses.replace(call.info, deadline=deadline)
+        # A cancel scope only for a deadline or a cancel message: closing the
+        # server cancels every call at once anyway.
+        if call.key is not None or deadline != math.inf:
+            call.scope = anyio.CancelScope(deadline=deadline)
+        self._running += 1
+        if call.timed_by_server:
+            self._deadlines.add(call, deadline, self._running)
         self._handlers.start_soon(self._run, call)
+
+    def _start_waiting(self) -> None:
+        """Start queued calls while there is room; drop those whose caller has gone."""
+        waiting = self._waiting
+        while waiting and (self._max_calls is None or self._running < self._max_calls):
+            call = waiting.popleft()
+            if call.abandoned:
+                continue  # counted when its cancel came
+            if call.caller_deadline <= anyio.current_time():
+                self._forget(call)
+                self._count_abandoned(call.name, "its caller's deadline passed while it waited")
+                continue
+            self._launch(call)
+        if self._max_calls is not None and len(waiting) < self._max_calls:
+            pump = self._pump
+            if pump is not None:
+                pump.resume_reading()
+
+    def _cancel(self, key: Hashable) -> None:
+        """The caller of call ``key`` has gone: cancel it, or never start it."""
+        call = self._calls.pop(key, None)
+        if call is None or call.abandoned or call.finished:
+            return  # already answered, or never known: nothing to do
+        call.abandoned = True
+        if call.scope is None:
+            self._count_abandoned(call.name, "its caller cancelled it while it waited")
+        else:
+            self._count_abandoned(call.name, "its caller cancelled it")
+            call.scope.cancel()
+
+    def _forget(self, call: _Call) -> None:
+        if call.key is not None and self._calls.get(call.key) is call:
+            del self._calls[call.key]
+
+    def _count_abandoned(self, name: str | bytes, why: str) -> None:
+        self._abandoned += 1
+        logger.debug("call of %s not run or cancelled: %s", shorten(str(name)), why)
 
     async def _run(self, call: _Call) -> None:
         target = call.target
         try:
+            enter(call.info)
             try:
                 with call.scope or _NO_SCOPE:
                     if target.spec.is_async:
@@ -267,20 +375,24 @@ class ServerBase(Service):
                 self._finish(call, None, exc)
             else:
                 if call.scope is not None and call.scope.cancelled_caught:
-                    self._finish(call, None, self._timeout_error(call.name))
+                    if call.timed_by_server:
+                        self._finish(call, None, self._timeout_error(call.name))
+                    elif not call.abandoned:
+                        call.abandoned = True  # the caller's deadline passed: it has gone
+                        self._count_abandoned(call.name, "its caller's deadline passed")
                 else:
                     self._finish(call, result, None)
         finally:
             call.finished = True
+            self._forget(call)
             self._running -= 1
-            if self._max_calls is not None and self._running < self._max_calls:
-                pump = self._pump
-                if pump is not None:
-                    pump.resume_reading()
+            if self._max_calls is not None:
+                self._start_waiting()
 
     def _finish(self, call: _Call, result: Any, error: BaseException | None) -> None:
-        """Answer ``call`` once: a result or error after the timeout's answer is dropped."""
-        if call.finished:
+        """Answer ``call`` once: a result or error after the timeout's answer is
+        dropped, and so is the answer to a call whose caller has gone."""
+        if call.finished or call.abandoned:
             if error is None:
                 logger.debug("late result of %r dropped: its caller had its answer", call.name)
             return

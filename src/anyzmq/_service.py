@@ -17,14 +17,43 @@ from ._curve import CurveClient, CurveServer, CurveServerSession, check_curve_op
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import SocketPump, zmq_errors_as_oserror
-from ._transport import Transport, endpoints
+from ._transport import Transport, endpoints, set_option
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Service", "SocketOptions"]
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "HEARTBEATS_MISSED",
+    "Service",
+    "SocketOptions",
+    "check_heartbeat",
+]
 
 _NEW, _OPEN, _CLOSING, _CLOSED = range(4)
 
 #: Default ``max_message_size``: larger messages make ZeroMQ drop the connection.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+
+#: Default ``heartbeat``: seconds between ZMTP pings on every connection.
+DEFAULT_HEARTBEAT: Final = 2.0
+
+#: A connection that answers none of this many pings in a row is dropped.
+HEARTBEATS_MISSED: Final = 4
+
+
+def check_heartbeat(heartbeat: float | None) -> float | None:
+    """Check a ``heartbeat`` argument.
+
+    Raises:
+        TypeError, ValueError: not a positive number of seconds (at most an hour) or None.
+    """
+    if heartbeat is None:
+        return None
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float):
+        raise TypeError(f"heartbeat must be a number of seconds or None, got {heartbeat!r}")
+    if not 0.001 <= heartbeat <= 3600:
+        raise ValueError(f"heartbeat must be between 0.001 and 3600 seconds, got {heartbeat!r}")
+    return float(heartbeat)
+
 
 #: ZeroMQ socket options (``zmq.SNDHWM``, ``zmq.CURVE_SERVER``, ...) and their values.
 SocketOptions: TypeAlias = Mapping[int, int | bytes | str]
@@ -78,8 +107,10 @@ class Service:
         translation_table: TranslationTable | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         socket_options: SocketOptions | None = None,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
         curve: CurveServer | CurveClient | None = None,
     ) -> None:
+        self._heartbeat = check_heartbeat(heartbeat)
         self._bind = endpoints(bind, "bind")
         self._max_message_size = _check_max_message_size(max_message_size)
         self._connect = endpoints(connect, "connect")
@@ -131,6 +162,7 @@ class Service:
             return
         assert self._background is not None
         assert self._pump is not None
+        self._before_close()
         self._state = _CLOSING
         self._pump.stop_reading()
         self._background.cancel()
@@ -146,18 +178,12 @@ class Service:
         if self._state != _NEW:
             raise RuntimeError("a service can be entered only once")
         backend = current_backend()
-        sock: zmq.Socket[bytes] = shared_context().socket(self._socket_type)
+        self._backend = backend
+        sock = self._make_socket()
         try:
-            sock.setsockopt(zmq.LINGER, 0)
-            if self._receives:
-                sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
-            self._configure(sock, backend)
-            if self._curve is not None:  # a server's ZAP domain is answered before it binds
+            if isinstance(self._curve, CurveServer):  # its ZAP domain answers before it binds
                 self._curve_session = self._curve._attach(sock, backend, type(self).__name__)
-            transport = Transport(sock)
-            # Before any bind or connect: ZeroMQ applies many options only then.
-            for option, value in self._socket_options:
-                transport.setsockopt(option, value)
+            transport = self._make_transport(sock)
             for endpoint in self._bind:
                 transport.bind(endpoint)
             for endpoint in self._connect:
@@ -167,12 +193,12 @@ class Service:
             task_group = anyio.create_task_group()
             await task_group.__aenter__()
         except BaseException:
-            self._on_closed()
+            self._backend = None
             if self._curve_session is not None:
                 self._curve_session.close()
             sock.close(linger=0)
+            self._on_closed()
             raise
-        self._backend = backend
         # A CURVE server reads each message's peer key from its last frame.
         self._pump = SocketPump(sock, backend, keep_last_frame=self._curve_session is not None)
         self._transport = transport
@@ -196,6 +222,39 @@ class Service:
             raise
         finally:
             self._task_group = None
+
+    def _make_socket(self) -> zmq.Socket[bytes]:
+        """A new socket of the service's type with every option set: anyzmq's,
+        the concrete service's (:meth:`_configure`), then the user's.
+
+        Raises:
+            OSError: ZeroMQ refused an option.
+        """
+        assert self._backend is not None
+        sock: zmq.Socket[bytes] = shared_context().socket(self._socket_type)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            if self._receives:
+                sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
+            if self._heartbeat is not None:
+                interval = max(1, round(self._heartbeat * 1000))
+                sock.setsockopt(zmq.HEARTBEAT_IVL, interval)
+                sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, interval * HEARTBEATS_MISSED)
+                sock.setsockopt(zmq.HEARTBEAT_TTL, min(interval * HEARTBEATS_MISSED, 6_553_500))
+            self._configure(sock, self._backend)
+            if isinstance(self._curve, CurveClient):
+                self._curve._attach(sock, self._backend, type(self).__name__)
+            # Before any bind or connect: ZeroMQ applies many options only then.
+            for option, value in self._socket_options:
+                set_option(sock, option, value)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        return sock
+
+    def _make_transport(self, sock: zmq.Socket[bytes]) -> Transport:
+        """The :attr:`transport` of the service, over its first socket."""
+        return Transport(sock)
 
     async def _run_background(self) -> None:
         assert self._pump is not None
@@ -273,6 +332,9 @@ class Service:
 
     def _start_background(self, task_group: anyio.abc.TaskGroup) -> None:
         """Start the service's own background tasks, beside its pump."""
+
+    def _before_close(self) -> None:
+        """Called once in :meth:`close`, while the sockets are still open."""
 
     def _on_message(self, frames: list[bytes]) -> None:
         """Handle one received multipart message (receiving services only)."""

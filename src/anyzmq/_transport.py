@@ -9,7 +9,7 @@ import zmq
 
 from ._socket import zmq_errors_as_oserror
 
-__all__ = ["Transport", "endpoints", "topic_bytes"]
+__all__ = ["Transport", "endpoints", "set_option", "topic_bytes"]
 
 
 def endpoints(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
@@ -29,6 +29,19 @@ def endpoints(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise TypeError(f"{what} endpoints must be str, got {item!r}")
     return items
+
+
+def set_option(sock: zmq.Socket[bytes], option: int, value: int | bytes | str) -> None:
+    """Set a socket option (a str value is UTF-8 encoded).
+
+    Raises:
+        OSError: ZeroMQ refused the option or the value.
+    """
+    with zmq_errors_as_oserror():
+        if isinstance(value, str):
+            sock.setsockopt_string(option, value)
+        else:
+            sock.setsockopt(option, value)
 
 
 def topic_bytes(topic: str | bytes) -> bytes:
@@ -103,11 +116,7 @@ class Transport:
         given as ``bind=`` or ``connect=`` were bound and connected on entering, so
         set such options with the service's ``socket_options`` instead.
         """
-        with zmq_errors_as_oserror():
-            if isinstance(value, str):
-                self._sock.setsockopt_string(option, value)
-            else:
-                self._sock.setsockopt(option, value)
+        set_option(self._sock, option, value)
 
     def getsockopt(self, option: int) -> Any:
         """Read a ZeroMQ socket option."""

@@ -10,10 +10,21 @@ Request-reply, from the server (ROUTER):   [envelope..., reply header, answer]
 Pipeline (PUSH):  [name, args, kwargs]
 Pub-sub (PUB):    [topic, name, args, kwargs]
 ``name`` is UTF-8; ``args`` a packed array; ``kwargs`` a packed map.
+
+anyzmq's additions (docs/wire.md, "Deadlines and cancellation"), all marked with
+the 4 bytes ``MAGIC`` and a kind byte, which aiozmq 1.0 peers never see or echo
+back unread:
+  call frame (client, before the request header): ``<4sBd`` = MAGIC, CALL, the
+    caller's remaining time budget in seconds (``inf``: none); 13 bytes.
+  cancel (client, alone): ``<4sBL`` = MAGIC, CANCEL, request id; 9 bytes.
+  reply mark (server, before the reply header of a request that had a call
+    frame) and hello (server, alone, once per new peer): ``<4sB`` = MAGIC, REPLY
+    or HELLO; 5 bytes.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import struct
@@ -22,12 +33,18 @@ from collections.abc import Container
 from typing import Final, NamedTuple, final
 
 __all__ = [
+    "HELLO",
     "MAX_REQUEST_ID",
     "REPLY_HEADER_SIZE",
+    "REPLY_MARK",
     "REQUEST_HEADER_SIZE",
     "ReplyHeader",
     "ReplyHeaders",
     "RequestIds",
+    "budget_of",
+    "call_frame",
+    "cancel_frame",
+    "cancelled_id",
     "parse_reply_header",
     "reply_header",
     "request_id_of",
@@ -38,6 +55,20 @@ _REPLY: Final = struct.Struct("<HHLd?")
 _ID_AND_TIME: Final = struct.Struct("<Ld")
 _ID_TIME_FLAG: Final = struct.Struct("<Ld?")
 _PEER_PREFIX: Final = struct.Struct("<HH")
+
+MAGIC: Final = b"\xffazq"
+_CALL: Final = 1
+_CANCEL: Final = 2
+_REPLY_KIND: Final = 3
+_HELLO_KIND: Final = 4
+_CALL_FRAME: Final = struct.Struct("<4sBd")
+_CANCEL_FRAME: Final = struct.Struct("<4sBL")
+_MARK: Final = struct.Struct("<4sB")
+CALL_FRAME_SIZE: Final = _CALL_FRAME.size
+#: Before the reply header of an answer to a request that had a call frame.
+REPLY_MARK: Final = _MARK.pack(MAGIC, _REPLY_KIND)
+#: Sent alone by a server to a peer whose first call frame it has just read.
+HELLO: Final = _MARK.pack(MAGIC, _HELLO_KIND)
 
 REQUEST_HEADER_SIZE: Final = _REQUEST.size
 REPLY_HEADER_SIZE: Final = _REPLY.size
@@ -117,3 +148,34 @@ class ReplyHeaders:
 def reply_header(request_id: int, *, is_error: bool) -> bytes:
     """A reply header with a fresh peer prefix (for tests and tools)."""
     return ReplyHeaders().header(request_id, is_error=is_error)
+
+
+def call_frame(budget: float) -> bytes:
+    """The call frame for a caller with ``budget`` seconds left (``inf``: no deadline)."""
+    return _CALL_FRAME.pack(MAGIC, _CALL, budget)
+
+
+def budget_of(frame: bytes) -> float | None:
+    """The budget carried by a call frame, or None when ``frame`` is not one.
+
+    A budget that is not a number counts as none (``inf``).
+    """
+    if len(frame) != CALL_FRAME_SIZE or not frame.startswith(MAGIC):
+        return None
+    _magic, kind, budget = _CALL_FRAME.unpack(frame)
+    if kind != _CALL:
+        return None
+    return math.inf if math.isnan(budget) else float(budget)
+
+
+def cancel_frame(request_id: int) -> bytes:
+    """The message (one frame) that abandons call ``request_id``."""
+    return _CANCEL_FRAME.pack(MAGIC, _CANCEL, request_id)
+
+
+def cancelled_id(frame: bytes) -> int | None:
+    """The request id a cancel frame abandons, or None when ``frame`` is not one."""
+    if len(frame) != _CANCEL_FRAME.size or not frame.startswith(MAGIC):
+        return None
+    _magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
+    return int(request_id) if kind == _CANCEL else None

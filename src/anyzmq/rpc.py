@@ -3,6 +3,8 @@
 ``from anyzmq import rpc`` gives the whole public API.
 """
 
+from ._calls import CallInfo as CallInfo
+from ._calls import current_call as current_call
 from ._codec import TranslationTable as TranslationTable
 from ._codec import Translator as Translator
 from ._curve import CurveClient as CurveClient
@@ -47,6 +49,7 @@ __all__ = [
     "AbstractHandler",
     "AttrHandler",
     "AuthenticationError",
+    "CallInfo",
     "ConnectionLostError",
     "CurveClient",
     "CurveServer",
@@ -75,6 +78,7 @@ __all__ = [
     "connect_pipeline",
     "connect_pubsub",
     "connect_rpc",
+    "current_call",
     "curve_keypair",
     "load_public_key",
     "load_public_keys",

@@ -1,0 +1,59 @@
+"""``rpc.current_call()``: what a handler can know about the call it is running."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["CallInfo", "current_call", "run_as"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """The call a handler is running, from :func:`current_call`.
+
+    Attributes:
+        name: the dotted method name, as the caller sent it.
+        deadline: when the call must end, on :func:`anyio.current_time`'s clock:
+            the earlier of the caller's deadline (sent with the request by anyzmq
+            clients) and the server's ``timeout``; ``math.inf`` when there is none.
+        peer_key: the caller's CURVE public key (Z85) on a CURVE server, else None.
+    """
+
+    name: str
+    deadline: float = math.inf
+    peer_key: bytes | None = None
+
+
+_current: ContextVar[CallInfo] = ContextVar("anyzmq_current_call")
+
+
+def current_call() -> CallInfo:
+    """The call that the running handler serves.
+
+    Callable from synchronous and asynchronous handlers (and what they call, in
+    the same task or thread).
+
+    Raises:
+        LookupError: not called from within a handler.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise LookupError("rpc.current_call() is only available inside a handler") from None
+
+
+def enter(info: CallInfo) -> None:
+    """Make ``info`` the current call of the running task's context."""
+    _current.set(info)
+
+
+def run_as(info: CallInfo, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """Call ``func`` with ``info`` as the current call (run it in a copied context)."""
+    _current.set(info)
+    return func(*args, **kwargs)
