@@ -18,6 +18,11 @@ class Handler(rpc.AttrHandler):
     def remote(self, arg1: int, arg2: int) -> int:
         return arg1 + arg2
 
+    @rpc.method
+    def whoami(self) -> bytes | None:
+        # On a CURVE server, the caller's public key (Z85).
+        return rpc.current_call().peer_key
+
 
 async def main() -> None:
     # The server logs each refusal (rate-limited) on anyzmq's logger.
@@ -41,10 +46,13 @@ async def main() -> None:
             server_key = rpc.load_public_key(keys / "server.key")
 
             # Alice is listed: her calls are encrypted and answered.
-            alice = rpc.CurveClient(server_key, rpc.KeyPair.load(keys / "alice.key_secret"))
+            alice_keys = rpc.KeyPair.load(keys / "alice.key_secret")
+            alice = rpc.CurveClient(server_key, alice_keys)
             async with rpc.connect_rpc(connect=endpoint, curve=alice, timeout=10) as client:
                 ret = await client.call.remote(1, 2)
                 print(f"alice: remote(1, 2) = {ret}")
+                seen = await client.call.whoami()
+                print(f"alice: the server sees her key: {seen == alice_keys.public}")
 
             # A client with a key of its own that the server does not list is
             # refused in the handshake: its call fails at once, without waiting

@@ -22,6 +22,7 @@ EXPECTED = {
     ],
     "curve.py": [
         "alice: remote(1, 2) = 3",
+        "alice: the server sees her key: True",
         "stranger: AuthenticationError: authentication failed: the server does not admit",
         "server log: RPCServer refused a client: client key",
     ],
