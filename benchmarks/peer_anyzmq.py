@@ -42,6 +42,22 @@ async def serve(kind: str) -> None:
             )
             unlimited(server)
             endpoint = server.transport.bind(LOOPBACK)
+        elif kind == "rpc-curve":  # the same handler over plain TCP and over CURVE
+            counters = [Counter()]
+            keys = rpc.curve_keypair()
+            endpoints = []
+            for curve in (None, rpc.CurveServer(keys)):
+                server = await stack.enter_async_context(
+                    rpc.serve_rpc(
+                        RPCHandler(counters[0]),
+                        max_concurrent_calls=None,
+                        max_message_size=MAX_MESSAGE_SIZE,
+                        curve=curve,
+                    )
+                )
+                unlimited(server)
+                endpoints.append(server.transport.bind(LOOPBACK))
+            endpoint = ",".join([*endpoints, keys.public.decode()])
         elif kind == "pipeline":
             counters = [Counter()]
             server = await stack.enter_async_context(rpc.serve_pipeline(Receiver(counters[0])))
@@ -81,6 +97,16 @@ class Adapter:
         async with rpc.connect_rpc(timeout=60, max_message_size=MAX_MESSAGE_SIZE) as client:
             client.transport.connect(endpoint)
             yield lambda name, *args: getattr(client.stream, name)(*args)
+
+    async def curve_rpc(self, endpoint: str, server_key: str) -> AsyncIterator[list[Call]]:
+        """One RPC client over CURVE (an ephemeral key pair; the server admits any)."""
+        curve = rpc.CurveClient(server_key)
+        async with rpc.connect_rpc(
+            timeout=60, max_message_size=MAX_MESSAGE_SIZE, curve=curve
+        ) as client:
+            client.transport.setsockopt(zmq.SNDHWM, 0)
+            client.transport.connect(endpoint)
+            yield [_caller(client)]
 
     @asynccontextmanager
     async def notifier(self, endpoint: str) -> AsyncIterator[Call]:

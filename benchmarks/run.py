@@ -54,10 +54,13 @@ HEADLINE = {
     "pubsub": "msgs_per_s",
     "fanin": "calls_per_s",
     "memory": "library_bytes_per_call",
+    "encrypted": "seq_curve_ratio",
     **dict.fromkeys(PAYLOADS, "mb_per_s"),
     **STREAM_HEADLINE,
 }
 LOWER_IS_BETTER = {"memory"}
+#: Workloads only anyzmq's peers run (CURVE against plain TCP, in one server process).
+ANYZMQ_ONLY = {"encrypted"}
 BASELINE, LIMIT = "aiozmq", "pyzmq-sync"
 
 
@@ -133,7 +136,7 @@ def run_one(peer: str, workload: str, n: int) -> dict[str, float]:
             raise RuntimeError(f"{peer} {workload} failed:\n{client.stderr[-3000:]}")
         result: dict[str, float] = json.loads(client.stdout.strip().splitlines()[-1])
         cpu_after = cpu_seconds(server.pid)
-        if cpu_before is not None and cpu_after is not None:
+        if cpu_before is not None and cpu_after is not None and workload not in ANYZMQ_ONLY:
             # Steadier than throughput on a shared machine (warm-up included).
             result["server_cpu_us_per_op"] = (cpu_after - cpu_before) / n * 1e6
         if workload in PAYLOADS:
@@ -176,6 +179,8 @@ def table(summary: dict[str, dict[str, dict[str, float]]], peers: list[str]) -> 
         lines.append(f"| peer | {unit} | vs aiozmq | vs plain pyzmq | details |")
         lines.append("|---|---|---|---|---|")
         for peer in peers:
+            if peer not in by_peer and workload in ANYZMQ_ONLY:
+                continue
             result = by_peer.get(peer, {})
             value = result.get(key)
             details = ", ".join(f"{k} {_num(v)}" for k, v in sorted(result.items()) if k != key)
@@ -208,7 +213,11 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     panels = 1 + ("curve" in summary) + bool(swept)
     figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
     left, *others = axes[0]
-    workloads = [w for w in HEADLINE if w in summary and (w == "big" or w not in SWEEP)]
+    workloads = [
+        w
+        for w in HEADLINE
+        if w in summary and (w == "big" or w not in SWEEP) and w not in ANYZMQ_ONLY
+    ]
     width = 0.8 / max(1, len(peers))
     for index, peer in enumerate(peers):
         ratios = [
@@ -285,7 +294,9 @@ def main() -> None:
             for peer in order:
                 if peer == LIMIT and workload == "memory":
                     continue
-                if peer == BASELINE and workload in STREAM_SIZES:
+                if (peer == BASELINE and workload in STREAM_SIZES) or (
+                    workload in ANYZMQ_ONLY and not peer.startswith("anyzmq")
+                ):
                     continue
                 started = time.perf_counter()
                 result = run_one(peer, workload, n)

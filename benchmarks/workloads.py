@@ -43,6 +43,7 @@ SIZES = {
     "fanin": 30_000,
     "memory": 100_000,
     "curve": 5_000,
+    "encrypted": 5_000,
     "big-1k": 5_000,
     "big-64k": 2_000,
     "big-4m": 40,
@@ -159,6 +160,53 @@ async def curve(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
             count = max(n, in_flight * 5)
             _, latencies = await _in_flight(calls, count, in_flight)
             result[f"p50_us_at_{in_flight}"] = statistics.median(latencies) * 1e6
+    return result
+
+
+async def encrypted(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
+    """What CURVE costs anyzmq: the same calls to one server process over plain TCP
+    and over CURVE (``SERVICE`` is ``plain,curve,server_key``), alternating
+    plain, CURVE, plain, CURVE and adding up each: ``n`` sequential ``add`` calls,
+    ``n`` calls with 100 in flight, and ``n // 25`` echoes of 256 KiB.
+    ``*_curve_ratio`` is CURVE's figure over plain TCP's (below 1: slower)."""
+    plain, secure, key = ends.service.split(",")
+    curve_rpc = getattr(adapter, "curve_rpc", None)
+    if curve_rpc is None:
+        raise NotImplementedError("this peer has no CURVE client")
+    payload = echo_payload(PAYLOADS["big"])
+    echoes = max(2, n // 25)
+
+    async def measure(calls: list[Call]) -> dict[str, float]:
+        (call,) = calls
+        for i in range(100):
+            check(await call("add", i, 1) == i + 1, "warm-up add")
+        start = time.perf_counter()
+        for i in range(n):
+            check(await call("add", i, 1) == i + 1, "add")
+        seq = time.perf_counter() - start
+        conc, _ = await _in_flight(calls, n, 100)
+        start = time.perf_counter()
+        for _ in range(echoes):
+            check(await call("echo", payload) == payload, "echo")
+        big = time.perf_counter() - start
+        return {"seq": seq, "conc": conc, "big": big}
+
+    totals = {"plain": dict.fromkeys(("seq", "conc", "big"), 0.0)}
+    totals["curve"] = dict(totals["plain"])
+    for _ in range(2):
+        for name, client in (("plain", adapter.rpc(plain, 1)), ("curve", curve_rpc(secure, key))):
+            async with client as calls:
+                for part, seconds in (await measure(calls)).items():
+                    totals[name][part] += seconds
+    result = {}
+    for name, times in totals.items():
+        result[f"seq_{name}_calls_per_s"] = 2 * n / times["seq"]
+        result[f"conc_{name}_calls_per_s"] = 2 * n / times["conc"]
+        result[f"big_{name}_mb_per_s"] = 2 * echoes * len(payload) / times["big"] / 1e6
+    for part, unit in (("seq", "calls_per_s"), ("conc", "calls_per_s"), ("big", "mb_per_s")):
+        result[f"{part}_curve_ratio"] = (
+            result[f"{part}_curve_{unit}"] / result[f"{part}_plain_{unit}"]
+        )
     return result
 
 
@@ -286,6 +334,7 @@ WORKLOADS: dict[str, Callable[[Adapter, Endpoints, int], Awaitable[dict[str, flo
     "fanin": fanin,
     "memory": memory,
     "curve": curve,
+    "encrypted": encrypted,
     **{name: echo_workload(size) for name, size in PAYLOADS.items()},
 }
 
@@ -296,6 +345,7 @@ SERVER_KIND = {
     "fanin": "rpc",
     "memory": "rpc",
     "curve": "rpc",
+    "encrypted": "rpc-curve",
     "notify": "pipeline",
     "pubsub": "pubsub",
     **dict.fromkeys(PAYLOADS, "rpc"),

@@ -28,6 +28,12 @@ EXPECTED = {
         "caught ValueError('builtins are translated by default')",
         "without a translator: __main__.CustomError (456,)",
     ],
+    "curve.py": [
+        "alice: remote(1, 2) = 3",
+        "alice: the server sees her key: True",
+        "stranger: AuthenticationError: authentication failed: the server does not admit",
+        "server log: RPCServer refused a client: client key",
+    ],
     "dict_handler.py": ["a() and subnamespace.b() answered"],
     "namespaces.py": ["subhandler.a() = ('sub', 'a')"],
     "dynamic_handler.py": ["a.b.func() = ('a', 'b')"],

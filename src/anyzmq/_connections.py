@@ -10,6 +10,11 @@ ZeroMQ reconnects by itself after a connection error, but never after a
 protocol error: an endpoint that was ``connect()``-ed is then dead for good unless
 it is connected again, which the owner does on :meth:`ConnectionWatcher.run`'s
 report.
+
+With ``on_refused``, it also reports every handshake that fails (with the event
+and its value), which is how a client learns that its server refuses it (see
+``_handshakes.py``). Call :meth:`ConnectionWatcher.start` before the socket
+connects, or the first handshakes may pass unreported.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from ._backend import Backend
+from ._handshakes import HANDSHAKE_EVENTS
 from ._socket import Frame, SocketPump
 
 __all__ = ["ConnectionWatcher"]
@@ -34,9 +40,10 @@ _monitors = itertools.count()
 @final
 class ConnectionWatcher:
     """Reports, by endpoint, each connection of ``sock`` that comes up (its
-    handshake succeeded) and each that is lost."""
+    handshake succeeded) and each that is lost; with ``on_refused``, each
+    handshake that fails (endpoint, event, value)."""
 
-    __slots__ = ("_backend", "_monitor", "_on_lost", "_on_up", "_sock")
+    __slots__ = ("_backend", "_monitor", "_on_lost", "_on_refused", "_on_up", "_pump", "_sock")
 
     def __init__(
         self,
@@ -44,26 +51,39 @@ class ConnectionWatcher:
         backend: Backend,
         on_lost: Callable[[str], None],
         on_up: Callable[[str], None] | None = None,
+        on_refused: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        """Start monitoring ``sock`` now (make it before connecting: events that
-        happen before the monitor exists are never reported).
-
-        Raises:
-            OSError: ZeroMQ refused to monitor the socket.
-        """
         self._sock = sock
         self._backend = backend
         self._on_lost = on_lost
         self._on_up = on_up
+        self._on_refused = on_refused
+        self._monitor: zmq.Socket[bytes] | None = None
+        self._pump: SocketPump | None = None
+
+    def start(self) -> None:
+        """Begin monitoring now rather than when :meth:`run` starts (events that
+        happen before are never reported).
+
+        Raises:
+            OSError: ZeroMQ refused to monitor the socket.
+        """
+        if self._monitor is not None:
+            return
+        events = _DISCONNECTED
+        if self._on_up is not None:
+            events |= _UP
+        if self._on_refused is not None:
+            events |= HANDSHAKE_EVENTS
         # libzmq's I/O thread sends each event to the monitor and blocks when the
         # pipe is full: an unbounded pipe (both high-water marks 0) never stops it.
         address = f"inproc://anyzmq-monitor-{id(self):x}-{next(_monitors)}"
-        monitor: zmq.Socket[bytes] = sock.context.socket(zmq.PAIR)
+        monitor: zmq.Socket[bytes] = self._sock.context.socket(zmq.PAIR)
         try:
             monitor.setsockopt(zmq.RCVHWM, 0)
             monitor.setsockopt(zmq.SNDHWM, 0)
             monitor.setsockopt(zmq.LINGER, 0)
-            sock.monitor(address, _DISCONNECTED if on_up is None else _DISCONNECTED | _UP)
+            self._sock.monitor(address, events)
             monitor.connect(address)
         except zmq.ZMQError as exc:
             monitor.close(linger=0)
@@ -71,30 +91,39 @@ class ConnectionWatcher:
         self._monitor = monitor
 
     async def run(self) -> None:
-        """Report events until cancelled; the monitor is closed however this ends."""
-        pump = SocketPump(self._monitor, self._backend)
+        """Report events until cancelled or closed; monitoring stops however this ends.
+
+        Raises:
+            OSError: ZeroMQ refused to monitor the socket.
+        """
+        self.start()
+        assert self._monitor is not None
+        if self._monitor.closed:
+            return  # closed before it ran
+        self._pump = SocketPump(self._monitor, self._backend)
         try:
-            await pump.run(self._on_event)
+            await self._pump.run(self._on_event)
         finally:
             self.close()
-            pump.close()
 
     def close(self) -> None:
-        """Stop monitoring (idempotent). Call it before closing the watched socket.
+        """Stop monitoring (idempotent); call it before closing the watched socket.
 
         libzmq's own end of the monitor pipe blocks the context's I/O thread when
         it sends an event with no reader: closing our end while the watched socket
         can still report (it does until libzmq has finished closing it) would
         freeze every connection of the context. So our end is closed only after
         monitoring stopped; if the watched socket was closed first, it stays open
-        (pumped by nobody, unbounded) and goes when the context does.
+        (read by nobody, unbounded) and goes when the context does.
         """
-        if self._monitor.closed:
-            return
-        if self._sock.closed:
+        monitor = self._monitor
+        if monitor is None or monitor.closed or self._sock.closed:
             return
         self._sock.disable_monitor()
-        self._monitor.close(linger=0)
+        if self._pump is not None:
+            self._pump.close()  # ends run() too
+        else:
+            monitor.close(linger=0)
 
     def _on_event(self, frames: list[Frame]) -> None:
         try:
@@ -102,7 +131,11 @@ class ConnectionWatcher:
         except Exception:  # not a monitor event: cannot come from libzmq
             return
         endpoint = event["endpoint"].decode("utf-8", "replace")
-        if event["event"] == _DISCONNECTED:
+        kind = event["event"]
+        if kind == _DISCONNECTED:
             self._on_lost(endpoint)
-        elif event["event"] == _UP and self._on_up is not None:
-            self._on_up(endpoint)
+        elif kind == _UP:
+            if self._on_up is not None:
+                self._on_up(endpoint)
+        elif self._on_refused is not None:
+            self._on_refused(endpoint, kind, event["value"])

@@ -7,6 +7,7 @@ from typing import Any, Final, final
 from ._format import bounded_repr
 
 __all__ = [
+    "AuthenticationError",
     "ConnectionLostError",
     "Error",
     "GenericError",
@@ -91,6 +92,28 @@ class ConnectionLostError(Error, ConnectionError):
 
 
 @final
+class AuthenticationError(Error, ConnectionError):
+    """Raised by a client's calls and notifications while its server refuses every
+    connection of the client in the CURVE handshake: the client's key is not
+    authorised, the client has the wrong server key, or one side uses CURVE and the
+    other does not. Nothing was delivered over a refused connection, so unlike
+    :class:`ConnectionLostError` the refused call did not run.
+
+    Attributes:
+        endpoint: the endpoint whose server refused the client.
+        reason: what the handshake failure says, in words.
+    """
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(endpoint, reason)
+        self.endpoint = endpoint
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} refused the connection: {self.reason}"
+
+
+@final
 class ServiceClosedError(Error):
     """Raised when a service is used before it is entered or after it is closed,
     and on every call still waiting for its answer when its client closes."""
@@ -111,6 +134,7 @@ class StreamMismatchError(Error, TypeError):
 
 
 for _cls in (
+    AuthenticationError,
     ConnectionLostError,
     Error,
     GenericError,

@@ -9,16 +9,17 @@ import zmq
 
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
+from ._curve import CurveClient, CurveServer
 from ._error_table import ErrorTable
 from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
+from ._oneway_client import OneWayClient
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
 from ._service import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LINGER,
     DEFAULT_MAX_MESSAGE_SIZE,
-    Service,
     SocketOptions,
 )
 from ._socket import Frame
@@ -27,11 +28,10 @@ __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeli
 
 
 @final
-class PipelineClient(Service):
+class PipelineClient(OneWayClient):
     """The sending side of a pipeline; made by :func:`connect_pipeline`."""
 
     _socket_type = zmq.PUSH
-    _receives = False
 
     @property
     def notify(self) -> MethodCall:
@@ -44,6 +44,8 @@ class PipelineClient(Service):
         Raises:
             ServiceClosedError: the client is not open.
             TypeError: an argument cannot be serialized (nothing is sent).
+            AuthenticationError: every server the client connects to refused it
+                in its last handshake (nothing is sent).
         """
         return MethodCall(self._notify)
 
@@ -54,7 +56,7 @@ class PipelineClient(Service):
             self._codec.pack_frame(args),
             self._codec.pack_frame(kwargs),
         )
-        await pump.send_one_way(frames)
+        await self._send(pump, frames)
 
 
 @final
@@ -80,11 +82,14 @@ def connect_pipeline(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     linger: float | None = DEFAULT_LINGER,
+    curve: CurveClient | None = None,
 ) -> PipelineClient:
     """A pipeline client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused:
-    a pipeline never carries exceptions back.
+    a pipeline never carries exceptions back. ``curve`` as for :func:`connect_rpc`:
+    while every server refuses the client, notifications raise
+    :class:`AuthenticationError`.
 
     Args:
         heartbeat: as for :func:`connect_rpc`: ZeroMQ drops a connection whose
@@ -97,6 +102,7 @@ def connect_pipeline(
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
@@ -107,6 +113,7 @@ def connect_pipeline(
         socket_options=socket_options,
         heartbeat=heartbeat,
         linger=linger,
+        curve=curve,
     )
 
 
@@ -125,6 +132,7 @@ def serve_pipeline(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     grace: float | None = DEFAULT_GRACE,
+    curve: CurveServer | None = None,
 ) -> PipelineServer:
     """A pipeline server for ``handler``, to be entered with ``async with``.
 
@@ -149,4 +157,5 @@ def serve_pipeline(
         socket_options=socket_options,
         heartbeat=heartbeat,
         grace=grace,
+        curve=curve,
     )

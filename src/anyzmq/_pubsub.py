@@ -10,16 +10,17 @@ import zmq
 from ._backend import Backend
 from ._call_proxy import MethodCall
 from ._codec import TranslationTable
+from ._curve import CurveClient, CurveServer
 from ._error_table import ErrorTable
 from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
 from ._oneway import OneWayServer
+from ._oneway_client import OneWayClient
 from ._server import DEFAULT_MAX_CONCURRENT_CALLS
 from ._service import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LINGER,
     DEFAULT_MAX_MESSAGE_SIZE,
-    Service,
     SocketOptions,
 )
 from ._socket import Frame
@@ -29,11 +30,10 @@ __all__ = ["PubSubClient", "PubSubService", "connect_pubsub", "serve_pubsub"]
 
 
 @final
-class PubSubClient(Service):
+class PubSubClient(OneWayClient):
     """The publishing side; made by :func:`connect_pubsub`."""
 
     _socket_type = zmq.PUB
-    _receives = False
 
     def publish(self, topic: str | bytes | None) -> MethodCall:
         """``await client.publish("topic").ns.method(*args, **kwargs)`` publishes one call.
@@ -45,6 +45,8 @@ class PubSubClient(Service):
             TypeError: ``topic`` is of another type (at once), or an argument
                 cannot be serialized (when awaited; nothing is sent).
             ServiceClosedError: (when awaited) the client is not open.
+            AuthenticationError: (when awaited) every subscriber the client
+                connects to refused it in its last handshake (nothing is sent).
         """
         btopic = b"" if topic is None else topic_bytes(topic)
 
@@ -63,7 +65,7 @@ class PubSubClient(Service):
             self._codec.pack_frame(args),
             self._codec.pack_frame(kwargs),
         )
-        await pump.send_one_way(frames)
+        await self._send(pump, frames)
 
 
 @final
@@ -128,15 +130,19 @@ def connect_pubsub(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     linger: float | None = DEFAULT_LINGER,
+    curve: CurveClient | None = None,
 ) -> PubSubClient:
     """A publishing client, to be entered with ``async with``.
 
     ``error_table`` is accepted for compatibility with aiozmq.rpc and unused;
     ``heartbeat`` and ``linger`` are as for :func:`connect_pipeline`. A PUB socket
     drops what exceeds its send high-water mark (``zmq.SNDHWM``), linger or not.
+    ``curve`` as for :func:`connect_rpc`: while every subscriber refuses the
+    client, publishing raises :class:`AuthenticationError`.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     del error_table
@@ -147,6 +153,7 @@ def connect_pubsub(
         socket_options=socket_options,
         heartbeat=heartbeat,
         linger=linger,
+        curve=curve,
     )
 
 
@@ -166,6 +173,7 @@ def serve_pubsub(
     socket_options: SocketOptions | None = None,
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     grace: float | None = DEFAULT_GRACE,
+    curve: CurveServer | None = None,
 ) -> PubSubService:
     """A subscribing server for ``handler``, to be entered with ``async with``.
 
@@ -192,4 +200,5 @@ def serve_pubsub(
         socket_options=socket_options,
         heartbeat=heartbeat,
         grace=grace,
+        curve=curve,
     )

@@ -19,11 +19,13 @@ from ._call_proxy import MethodCall
 from ._codec import DecodeError, TranslationTable
 from ._connections import ConnectionWatcher
 from ._context import note_linger
+from ._curve import CurveClient, CurveServer, check_curve
 from ._deadlines import Deadlines
 from ._error_table import ErrorTable, make_error_table, rebuild_error, wire_name
 from ._errors import ConnectionLostError, ProtocolError, ServiceClosedError
 from ._grace import DEFAULT_GRACE
 from ._handlers import HandlerLike
+from ._handshakes import Handshakes
 from ._introspect import MethodInfo, request_description
 from ._links import Link, Links, LinkTransport, PeerKind
 from ._log import RateLimitedWarning, logger
@@ -143,7 +145,9 @@ class RPCClient(Service):
         linger: float | None = DEFAULT_LINGER,
         stream_window: int = DEFAULT_STREAM_WINDOW,
         stream_window_bytes: int = DEFAULT_STREAM_WINDOW_BYTES,
+        curve: CurveClient | None = None,
     ) -> None:
+        check_curve(curve, CurveClient)
         super().__init__(
             bind=bind,
             connect=connect,
@@ -152,6 +156,7 @@ class RPCClient(Service):
             socket_options=socket_options,
             heartbeat=heartbeat,
             linger=linger,
+            curve=curve,
         )
         self._error_table = make_error_table(error_table)
         self._timeout = _check_timeout(timeout)
@@ -170,6 +175,7 @@ class RPCClient(Service):
         self._main_watcher: ConnectionWatcher | None = None
         self._later_options: list[tuple[int, int | bytes | str]] = []
         self._reconnecting: set[str] = set()
+        self._handshakes = Handshakes()  # which connected endpoints refuse the client
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
@@ -183,9 +189,11 @@ class RPCClient(Service):
         method raised (translated, see the guide), :class:`TimeoutError` when the
         client's timeout passes first, :class:`ConnectionLostError` when the
         connection the call went over is lost before the answer comes (the call
-        may or may not have run), :class:`ServiceClosedError` when the client is
-        or gets closed, and ``TypeError`` when an argument cannot be serialized
-        (nothing is sent then).
+        may or may not have run), :class:`AuthenticationError` when every server
+        the client connects to refuses it in the handshake (see ``curve=``; the
+        call did not run), :class:`ServiceClosedError` when the client is or gets
+        closed, and ``TypeError`` when an argument cannot be serialized (nothing
+        is sent then).
         """
         return MethodCall(self._request)
 
@@ -248,6 +256,10 @@ class RPCClient(Service):
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         main = self._check_open()
+        if self._handshakes.any_refused:
+            refusal = self._handshakes.refusal(self._transport)
+            if refusal is not None:
+                raise refusal
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
         budget = math.inf if timeout is None else timeout
@@ -388,6 +400,7 @@ class RPCClient(Service):
         self._main_watcher = ConnectionWatcher(
             sock, self._backend, self._bound_connection_lost, self._bound_connection_up
         )
+        self._main_watcher.start()  # before any bind: every peer's handshake is seen
         return LinkTransport(sock, self)
 
     def _bound_connection_up(self, endpoint: str) -> None:
@@ -401,23 +414,25 @@ class RPCClient(Service):
     def _connect_link(self, endpoint: str) -> None:
         assert self._backend is not None
         sock = self._make_socket()
+        watcher = None
         try:
             for option, value in self._later_options:
                 set_option(sock, option, value)
             link = Link(SocketPump(sock, self._backend), endpoint)
-            link.watcher = ConnectionWatcher(
+            # Watching from before the connect: a refused handshake is reported once.
+            watcher = link.watcher = ConnectionWatcher(
                 sock,
                 self._backend,
                 partial(self._connection_lost, link),
                 partial(self._connection_up, link),
+                partial(self._connection_refused, link),
             )
-            try:
-                with zmq_errors_as_oserror():
-                    sock.connect(endpoint)
-            except BaseException:
-                link.watcher.close()
-                raise
+            watcher.start()
+            with zmq_errors_as_oserror():
+                sock.connect(endpoint)
         except BaseException:
+            if watcher is not None:
+                watcher.close()
             sock.close(linger=0)
             raise
         self._by_endpoint[endpoint] = link
@@ -430,6 +445,7 @@ class RPCClient(Service):
         if link is None:
             return
         self._links.remove(link)
+        self._handshakes.forget(endpoint)
         self._fail_link(link, f"the client disconnected from {endpoint}")
         if self._handlers is None:  # its tasks have not started: nothing else closes it
             if link.watcher is not None:
@@ -501,6 +517,22 @@ class RPCClient(Service):
 
     def _connection_up(self, link: Link, endpoint: str) -> None:
         link.peers_up += 1
+        if link.endpoint is not None:
+            self._handshakes.admitted(link.endpoint)
+
+    def _connection_refused(self, link: Link, endpoint: str, event: int, value: int) -> None:
+        """``link``'s server refused the client in the handshake: fail the calls
+        that went over it (nothing was delivered)."""
+        if link.endpoint is None:
+            return
+        self._handshakes.record(link.endpoint, event, value)
+        refusal = self._handshakes.refused(link.endpoint)
+        if refusal is None:
+            return
+        for pending in self._pending.values():
+            if pending.link is link and not pending.done:
+                pending.lost = True  # nothing to cancel: it never reached a server
+                pending.resolve(None, refusal)
 
     def _connection_lost(self, link: Link, endpoint: str) -> None:
         """A connection of ``link`` was lost: fail the calls that went over it
@@ -884,6 +916,7 @@ def connect_rpc(
     linger: float | None = DEFAULT_LINGER,
     stream_window: int = DEFAULT_STREAM_WINDOW,
     stream_window_bytes: int = DEFAULT_STREAM_WINDOW_BYTES,
+    curve: CurveClient | None = None,
 ) -> RPCClient:
     """A request-reply client, to be entered with ``async with``.
 
@@ -910,9 +943,13 @@ def connect_rpc(
             ``async for`` has taken (default 256); the client's buffer per stream.
         stream_window_bytes: bytes likewise (default 16 MiB); an item larger
             than this still goes, alone.
+        curve: encrypt with CURVE and authenticate to the server (see the
+            security guide). While every server refuses the client, calls raise
+            :class:`AuthenticationError`.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
+        RuntimeError: ``curve`` is given and libzmq has no CURVE.
         OSError: (on entering) ZeroMQ refused an endpoint.
     """
     return RPCClient(
@@ -927,6 +964,7 @@ def connect_rpc(
         linger=linger,
         stream_window=stream_window,
         stream_window_bytes=stream_window_bytes,
+        curve=curve,
     )
 
 
@@ -946,6 +984,7 @@ def serve_rpc(
     heartbeat: float | None = DEFAULT_HEARTBEAT,
     introspection: bool = True,
     grace: float | None = DEFAULT_GRACE,
+    curve: CurveServer | None = None,
 ) -> RPCServer:
     """A request-reply server for ``handler``, to be entered with ``async with``.
 
@@ -977,6 +1016,8 @@ def serve_rpc(
             normally (end of its block, or ``await server.shutdown()``); then the
             rest are cancelled and their callers answered with
             :class:`ServiceClosedError`. 0 cancels at once; None waits for all.
+        curve: encrypt with CURVE and admit only the clients it authorises (see
+            the security guide); refusals are logged, rate-limited.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or value.
@@ -997,4 +1038,5 @@ def serve_rpc(
         heartbeat=heartbeat,
         introspection=introspection,
         grace=grace,
+        curve=curve,
     )

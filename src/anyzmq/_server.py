@@ -27,6 +27,7 @@ import zmq
 from ._backend import Backend
 from ._calls import CallInfo, enter, run_as
 from ._codec import DecodeError, TranslationTable
+from ._curve import CurveServer, check_curve
 from ._deadlines import Deadlines
 from ._errors import NotFoundError, ParameterError, ServiceClosedError, StreamMismatchError
 from ._format import bounded_repr
@@ -153,8 +154,8 @@ class ServerBase(Service):
     """A service that calls ``handler``'s methods for the messages it receives.
 
     Raises (at construction):
-        TypeError: ``handler`` is not an :class:`AbstractHandler`, or an argument
-            has the wrong type.
+        TypeError: ``handler`` is not an :class:`AbstractHandler`, ``curve`` is not
+            a ``CurveServer``, or an argument has the wrong type.
         ValueError: ``timeout``, ``max_message_size``, ``max_concurrent_calls`` or
             ``sync_handler_threads`` is not positive, or ``grace`` is negative.
     """
@@ -182,9 +183,11 @@ class ServerBase(Service):
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         grace: float | None = DEFAULT_GRACE,
+        curve: CurveServer | None = None,
     ) -> None:
         if not isinstance(handler, AbstractHandler):
             raise TypeError(f"handler must implement AbstractHandler, got {handler!r}")
+        check_curve(curve, CurveServer)
         super().__init__(
             bind=bind,
             connect=connect,
@@ -192,6 +195,7 @@ class ServerBase(Service):
             max_message_size=max_message_size,
             socket_options=socket_options,
             heartbeat=heartbeat,
+            curve=curve,
         )
         self._max_calls = _check_positive("max_concurrent_calls", max_concurrent_calls)
         self._threads = _check_positive("sync_handler_threads", sync_handler_threads)
@@ -365,6 +369,7 @@ class ServerBase(Service):
         except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, str(name_frame, "utf-8", "replace"), exc, args, kwargs)
             return
+        peer_key = self._peer_key()  # of the message being handled: read it now
         if target.spec.is_async or stream is not None or self._limiter is not None:
             call = _Call(
                 self,
@@ -379,12 +384,18 @@ class ServerBase(Service):
                 key,
             )
             call.stream = stream
+            if peer_key is not None:
+                call.info = CallInfo(name, caller_deadline, peer_key)
             self._start(call)
             return
         try:
             # In a copy of the server's context: what one call sets, no other sees.
             result = contextvars.copy_context().run(
-                run_as, CallInfo(name, caller_deadline), target.func, *call_args, **call_kwargs
+                run_as,
+                CallInfo(name, caller_deadline, peer_key),
+                target.func,
+                *call_args,
+                **call_kwargs,
             )
             result = target.spec.check_result(result)
         except Exception as exc:
@@ -414,7 +425,7 @@ class ServerBase(Service):
             if server_deadline <= deadline:
                 deadline = server_deadline
                 call.timed_by_server = True
-                call.info = CallInfo(call.name, deadline)
+                call.info = call.info._replace(deadline=deadline)
         # A cancel scope only for a deadline or a cancel message: closing the
         # server cancels every call at once anyway.
         if call.key is not None or deadline != math.inf:

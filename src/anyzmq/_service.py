@@ -13,6 +13,7 @@ import zmq
 from ._backend import Backend, current_backend
 from ._codec import Codec, TranslationTable
 from ._context import note_linger, shared_context
+from ._curve import CurveClient, CurveServer, CurveServerSession, check_curve_options
 from ._errors import ServiceClosedError
 from ._log import logger
 from ._socket import Frame, SocketPump, zmq_errors_as_oserror
@@ -127,6 +128,7 @@ class Service:
         socket_options: SocketOptions | None = None,
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         linger: float | None = DEFAULT_LINGER,
+        curve: CurveServer | CurveClient | None = None,
     ) -> None:
         self._heartbeat = check_heartbeat(heartbeat)
         self._bind = endpoints(bind, "bind")
@@ -137,6 +139,7 @@ class Service:
         self._user_linger = any(option == zmq.LINGER for option, _ in self._socket_options)
         self._leaving_normally = False  # set once a normal exit decides to close
         self._exit_linger = 0  # what every socket of the service closes with
+        check_curve_options(curve, (option for option, _ in self._socket_options))
         self._codec = Codec(translation_table)
         self._state = _NEW
         self._backend: Backend | None = None
@@ -146,6 +149,8 @@ class Service:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._handlers: anyio.abc.TaskGroup | None = None
         self._closed_event: anyio.Event | None = None
+        self._curve = curve
+        self._curve_session: CurveServerSession | None = None
 
     @property
     def transport(self) -> Transport:
@@ -200,6 +205,8 @@ class Service:
         self._backend = backend
         sock = self._make_socket()
         try:
+            if isinstance(self._curve, CurveServer):  # its ZAP domain answers before it binds
+                self._curve_session = self._curve._attach(sock, backend, type(self).__name__)
             transport = self._make_transport(sock)
             for endpoint in self._bind:
                 transport.bind(endpoint)
@@ -212,9 +219,12 @@ class Service:
         except BaseException:
             self._backend = None
             self._on_closed()  # first: it stops the socket's monitor
+            if self._curve_session is not None:
+                self._curve_session.close()
             sock.close(linger=0)
             raise
-        self._pump = SocketPump(sock, backend)
+        # A CURVE server reads each message's peer key from its last frame.
+        self._pump = SocketPump(sock, backend, keep_last_frame=self._curve_session is not None)
         self._transport = transport
         self._task_group = task_group
         self._state = _OPEN
@@ -259,6 +269,8 @@ class Service:
                 sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, interval * HEARTBEATS_MISSED)
                 sock.setsockopt(zmq.HEARTBEAT_TTL, min(interval * HEARTBEATS_MISSED, 6_553_500))
             self._configure(sock, self._backend)
+            if isinstance(self._curve, CurveClient):
+                self._curve._attach(sock, self._backend, type(self).__name__)
             # Before any bind or connect: ZeroMQ applies many options only then.
             for option, value in self._socket_options:
                 set_option(sock, option, value)
@@ -281,6 +293,8 @@ class Service:
                     async with anyio.create_task_group() as handlers:
                         self._handlers = handlers
                         self._start_background(handlers)
+                        if self._curve_session is not None:
+                            self._curve_session.start(handlers)
                         await self._pump.run(self._receive if self._receives else None)
                 except BaseExceptionGroup as group:
                     _raise_single(group)  # the outer task group adds its own level
@@ -290,6 +304,8 @@ class Service:
             self._state = _CLOSED
             self._transport = None
             self._on_closed()
+            if self._curve_session is not None:
+                self._curve_session.close()
             with zmq_errors_as_oserror():
                 self._exit_linger = self._linger_at_exit()
                 self._pump.close(linger=self._exit_linger)
@@ -315,6 +331,8 @@ class Service:
         """Close the socket of a service whose event loop is gone."""
         self._state = _CLOSED
         self._transport = None
+        if self._curve_session is not None:
+            self._curve_session.close()
         if self._pump is not None:
             self._pump.socket.close(linger=0)
 
@@ -329,6 +347,18 @@ class Service:
         if self._state == _NEW:
             return f"{type(self).__name__} is not open yet: enter it with 'async with'"
         return f"{type(self).__name__} is closed"
+
+    def _peer_key(self) -> bytes | None:
+        """The CURVE public key (Z85) of the peer whose message is being handled,
+        on a CURVE server (None elsewhere): the user id its ZAP handler gave."""
+        pump = self._pump
+        if self._curve_session is None or pump is None or pump.last_frame is None:
+            return None
+        try:
+            key = pump.last_frame.get("User-Id")
+        except zmq.ZMQError:
+            return None
+        return key.encode("ascii") if isinstance(key, str) and key else None
 
     def _check_open(self) -> SocketPump:
         if self._state != _OPEN or self._pump is None:
@@ -359,7 +389,8 @@ class Service:
         raise NotImplementedError
 
     def _on_closed(self) -> None:
-        """Called once when the service stops, before the socket closes."""
+        """Called once when the service stops (or fails to enter), before the
+        socket closes."""
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

@@ -177,14 +177,22 @@ class SocketPump:
         "_fd",
         "_on_message",
         "_readiness",
+        "_recv",
         "_sends",
         "_sock",
         "_state",
         "_writable",
+        "last_frame",
     )
 
-    def __init__(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
+    def __init__(
+        self, sock: zmq.Socket[bytes], backend: Backend, *, keep_last_frame: bool = False
+    ) -> None:
         self._sock = sock
+        #: With ``keep_last_frame``, the last frame of the message being handled,
+        #: whose properties (``frame.get("User-Id")``) ``on_message`` may read.
+        self.last_frame: zmq.Frame | None = None
+        self._recv = self._recv_keeping_last if keep_last_frame else _recv_frames
         self._backend = backend
         self._fd: int = sock.FD
         self._state = _IDLE
@@ -259,6 +267,11 @@ class SocketPump:
         if not self.send_nowait(frames):
             await self.send(frames)
             return
+        await self.pace()
+
+    async def pace(self) -> None:
+        """After a one-way message queued without waiting: yield to other tasks
+        every :data:`_YIELD_EVERY` such messages (never a cancellation point)."""
         self._sends += 1
         if self._sends >= _YIELD_EVERY:
             self._sends = 0
@@ -363,13 +376,14 @@ class SocketPump:
             OSError: ZeroMQ failed to receive.
         """
         sock = self._sock
+        recv = self._recv
         events = _events(sock)
         on_message = self._on_message
         if on_message is None:
             return events
         while events & _POLLIN and limit:
             try:
-                frames = _recv_frames(sock)
+                frames = recv(sock)
             except zmq.Again:  # EVENTS was stale
                 return _events(sock) & ~_POLLIN
             except zmq.ZMQError as exc:
@@ -380,6 +394,16 @@ class SocketPump:
             limit -= 1
             events = _events(sock)
         return events
+
+    def _recv_keeping_last(self, sock: zmq.Socket[bytes]) -> list[Frame]:
+        """As :func:`_recv_frames`, keeping the last ``zmq.Frame`` (its properties)."""
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames: list[Frame] = [frame.bytes if len(frame) < _ZERO_COPY_MIN else frame.buffer]
+        while frame.more:
+            frame = sock.recv(_NOBLOCK, copy=False)
+            frames.append(frame.bytes if len(frame) < _ZERO_COPY_MIN else frame.buffer)
+        self.last_frame = frame
+        return frames
 
     def _after_send(self) -> None:
         # A send may have taken the FD's edge: if the pump waits, or senders wait

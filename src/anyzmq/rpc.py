@@ -7,7 +7,14 @@ from ._calls import CallInfo as CallInfo
 from ._calls import current_call as current_call
 from ._codec import TranslationTable as TranslationTable
 from ._codec import Translator as Translator
+from ._curve import CurveClient as CurveClient
+from ._curve import CurveServer as CurveServer
+from ._curve import KeyPair as KeyPair
+from ._curve import curve_keypair as curve_keypair
+from ._curve import load_public_key as load_public_key
+from ._curve import load_public_keys as load_public_keys
 from ._error_table import ErrorTable as ErrorTable
+from ._errors import AuthenticationError as AuthenticationError
 from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import Error as Error
 from ._errors import GenericError as GenericError
@@ -45,12 +52,16 @@ from ._transport import Transport as Transport
 __all__ = [
     "AbstractHandler",
     "AttrHandler",
+    "AuthenticationError",
     "CallInfo",
     "ConnectionLostError",
+    "CurveClient",
+    "CurveServer",
     "Error",
     "ErrorTable",
     "GenericError",
     "HandlerLike",
+    "KeyPair",
     "MethodInfo",
     "NotFoundError",
     "ParameterError",
@@ -76,6 +87,9 @@ __all__ = [
     "connect_pubsub",
     "connect_rpc",
     "current_call",
+    "curve_keypair",
+    "load_public_key",
+    "load_public_keys",
     "logger",
     "method",
     "serve_pipeline",
