@@ -98,6 +98,7 @@ class Adapter:
             client.transport.connect(endpoint)
             yield lambda name, *args: getattr(client.stream, name)(*args)
 
+    @asynccontextmanager
     async def curve_rpc(self, endpoint: str, server_key: str) -> AsyncIterator[list[Call]]:
         """One RPC client over CURVE (an ephemeral key pair; the server admits any)."""
         curve = rpc.CurveClient(server_key)

@@ -225,11 +225,11 @@ def client(workload: str, n: int, service: str, control_endpoint: str) -> dict[s
             "p50_us": latencies[n // 2] * 1e6,
             "p99_us": latencies[int(n * 0.99)] * 1e6,
         }
-    if workload in ("conc", "fanin", "curve"):
+    if workload in ("conc", "fanin", "latency"):
         socks = [dealer(service) for _ in range(20 if workload == "fanin" else 1)]
         in_flight(socks, 1000, 10)
         try:
-            if workload == "curve":
+            if workload == "latency":
                 return {
                     f"p50_us_at_{k}": statistics.median(in_flight(socks, max(n, 5 * k), k)[1]) * 1e6
                     for k in (1, 10, 100, 1000)

@@ -7,6 +7,8 @@ over tcp://127.0.0.1.
     python benchmarks/run.py -w seq -w conc -r 5
     python benchmarks/run.py -w sweep        # echo from 1 KiB to 32 MiB
     python benchmarks/run.py -w stream -w stream-256k   # one stream of N items
+    python benchmarks/run.py -w curve        # what CURVE costs anyzmq (plain TCP vs CURVE)
+    python benchmarks/run.py -w latency      # median latency at 1 to 1,000 calls in flight
 
 Peers are run in a rotated order in each repetition; the table gives the median of
 the repetitions and the ratios to aiozmq and to the plain loop. Results go to
@@ -54,13 +56,13 @@ HEADLINE = {
     "pubsub": "msgs_per_s",
     "fanin": "calls_per_s",
     "memory": "library_bytes_per_call",
-    "encrypted": "seq_curve_ratio",
+    "curve": "seq_curve_ratio",
     **dict.fromkeys(PAYLOADS, "mb_per_s"),
     **STREAM_HEADLINE,
 }
 LOWER_IS_BETTER = {"memory"}
 #: Workloads only anyzmq's peers run (CURVE against plain TCP, in one server process).
-ANYZMQ_ONLY = {"encrypted"}
+ANYZMQ_ONLY = {"curve"}
 BASELINE, LIMIT = "aiozmq", "pyzmq-sync"
 
 
@@ -210,7 +212,7 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     import matplotlib.pyplot as plt
 
     swept = [w for w in SWEEP if w in summary]
-    panels = 1 + ("curve" in summary) + bool(swept)
+    panels = 1 + ("latency" in summary) + bool(swept)
     figure, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
     left, *others = axes[0]
     workloads = [
@@ -235,11 +237,11 @@ def chart(summary: dict[str, dict[str, dict[str, float]]], peers: list[str], pat
     left.set_xticks([i + 0.4 - width / 2 for i in range(len(workloads))], workloads)
     left.set_ylabel("ratio to aiozmq (higher is better; memory inverted)")
     left.legend(fontsize=8)
-    if "curve" in summary:
+    if "latency" in summary:
         right = others.pop(0)
         levels = (1, 10, 100, 1000)
         for peer in peers:
-            points = [summary["curve"].get(peer, {}).get(f"p50_us_at_{k}") for k in levels]
+            points = [summary["latency"].get(peer, {}).get(f"p50_us_at_{k}") for k in levels]
             if all(point is not None for point in points):
                 right.plot(levels, points, marker="o", label=peer)
         right.set_xscale("log")

@@ -42,8 +42,8 @@ SIZES = {
     "pubsub": 30_000,
     "fanin": 30_000,
     "memory": 100_000,
+    "latency": 5_000,
     "curve": 5_000,
-    "encrypted": 5_000,
     "big-1k": 5_000,
     "big-64k": 2_000,
     "big-4m": 40,
@@ -151,7 +151,7 @@ async def fanin(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
     return {"calls_per_s": len(latencies) / elapsed}
 
 
-async def curve(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
+async def latency(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
     """Median latency against calls in flight (1, 10, 100, 1000)."""
     result = {}
     async with adapter.rpc(ends.service, 1) as calls:
@@ -163,7 +163,7 @@ async def curve(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
     return result
 
 
-async def encrypted(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
+async def curve_cost(adapter: Adapter, ends: Endpoints, n: int) -> dict[str, float]:
     """What CURVE costs anyzmq: the same calls to one server process over plain TCP
     and over CURVE (``SERVICE`` is ``plain,curve,server_key``), alternating
     plain, CURVE, plain, CURVE and adding up each: ``n`` sequential ``add`` calls,
@@ -333,8 +333,8 @@ WORKLOADS: dict[str, Callable[[Adapter, Endpoints, int], Awaitable[dict[str, flo
     "pubsub": pubsub,
     "fanin": fanin,
     "memory": memory,
-    "curve": curve,
-    "encrypted": encrypted,
+    "latency": latency,
+    "curve": curve_cost,
     **{name: echo_workload(size) for name, size in PAYLOADS.items()},
 }
 
@@ -344,8 +344,8 @@ SERVER_KIND = {
     "conc": "rpc",
     "fanin": "rpc",
     "memory": "rpc",
-    "curve": "rpc",
-    "encrypted": "rpc-curve",
+    "latency": "rpc",
+    "curve": "rpc-curve",
     "notify": "pipeline",
     "pubsub": "pubsub",
     **dict.fromkeys(PAYLOADS, "rpc"),
