@@ -43,7 +43,16 @@ class ConnectionWatcher:
     handshake succeeded) and each that is lost; with ``on_refused``, each
     handshake that fails (endpoint, event, value)."""
 
-    __slots__ = ("_backend", "_monitor", "_on_lost", "_on_refused", "_on_up", "_pump", "_sock")
+    __slots__ = (
+        "_backend",
+        "_closed",
+        "_monitor",
+        "_on_lost",
+        "_on_refused",
+        "_on_up",
+        "_pump",
+        "_sock",
+    )
 
     def __init__(
         self,
@@ -60,6 +69,7 @@ class ConnectionWatcher:
         self._on_refused = on_refused
         self._monitor: zmq.Socket[bytes] | None = None
         self._pump: SocketPump | None = None
+        self._closed = False
 
     def start(self) -> None:
         """Begin monitoring now rather than when :meth:`run` starts (events that
@@ -68,7 +78,7 @@ class ConnectionWatcher:
         Raises:
             OSError: ZeroMQ refused to monitor the socket.
         """
-        if self._monitor is not None:
+        if self._monitor is not None or self._closed:
             return
         events = _DISCONNECTED
         if self._on_up is not None:
@@ -97,8 +107,7 @@ class ConnectionWatcher:
             OSError: ZeroMQ refused to monitor the socket.
         """
         self.start()
-        assert self._monitor is not None
-        if self._monitor.closed:
+        if self._monitor is None or self._monitor.closed:
             return  # closed before it ran
         self._pump = SocketPump(self._monitor, self._backend)
         try:
@@ -116,6 +125,7 @@ class ConnectionWatcher:
         monitoring stopped; if the watched socket was closed first, it stays open
         (read by nobody, unbounded) and goes when the context does.
         """
+        self._closed = True
         monitor = self._monitor
         if monitor is None or monitor.closed or self._sock.closed:
             return
