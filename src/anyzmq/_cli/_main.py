@@ -1,9 +1,10 @@
-"""``main()``: parse the command line, run the command on its event loop, and turn
-what ended it into an exit code and a line on stderr."""
+"""``main()``: parse the command line, run the command (on its event loop when it
+has one), and turn what ended it into an exit code and a line on stderr."""
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -39,7 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"anyzmq {args.command}: {message}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        anyio.run(args.run, args, backend=backend)
+        if inspect.iscoroutinefunction(args.run):
+            anyio.run(args.run, args, backend=backend)
+        else:
+            args.run(args)
     except BaseException as caught:
         exc = _innermost(caught)
         if isinstance(exc, CommandError):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .. import __version__
+from ._keygen import certificate_name, keygen
 from ._proxy import KINDS, proxy
 from ._runners import listen, serve
 from ._senders import call, inspect, notify, publish
@@ -90,6 +91,18 @@ the backend. rpc: ROUTER/DEALER, calls spread round-robin over the connected
 servers; pipeline: PULL/PUSH; pubsub: XSUB/XPUB, subscriptions travel upstream.
 Prints the frontend and the backend as bound, one per line; SIGINT or SIGTERM
 stops it (exit 0).
+""",
+    "keygen": """\
+examples:
+  anyzmq keygen server --dir keys
+  anyzmq keygen alice --dir keys/clients
+
+Writes DIR/NAME.key (the public certificate: hand it to the peers) and
+DIR/NAME.key_secret (both keys, readable by you only), in the certificate format of
+pyzmq's zmq.auth, then prints their paths and the public key. Servers take the
+secret certificate (--keypair), their clients the public one (--server-key); a
+server's --authorized takes clients' public certificates, or a directory of them.
+Existing files are replaced only with --force (else exit 1).
 """,
 }
 
@@ -197,10 +210,11 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the whole command line; each subcommand sets ``run`` (its
-    async function), ``command`` (its name) and ``subparser`` (its parser)."""
+    function: an async one runs on the event loop ``loop`` names), ``command``
+    (its name) and ``subparser`` (its parser)."""
     parser = argparse.ArgumentParser(
         prog="anyzmq",
-        description="Call, inspect, serve and proxy anyzmq (and aiozmq) services.",
+        description="Call, inspect, serve and proxy anyzmq (and aiozmq) services; make CURVE keys.",
         epilog="Run 'anyzmq COMMAND --help' for a command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"anyzmq {__version__}")
@@ -270,5 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--backend", required=True, metavar="EP", help="bound; servers connect here")
     # No --backend event loop here: libzmq runs the proxy, in a thread.
 
-    # "keygen" (CURVE key pairs) joins here once CURVE support (issue #12) has landed.
+    sub = _command(commands, "keygen", "make a CURVE key pair and save it as certificates", keygen)
+    sub.add_argument(
+        "name", type=certificate_name, metavar="NAME", help="the certificates' file name"
+    )
+    sub.add_argument(
+        "--dir",
+        default=".",
+        metavar="DIR",
+        help="where to write them (default: the current directory; created if missing)",
+    )
+    sub.add_argument("--force", action="store_true", help="replace existing certificates")
     return parser
