@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import anyio
 
 from ._exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+from ._keys import curve_misuse
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "endpoints") and not args.endpoints:
         args.subparser.error("give at least one --bind or --connect")
+    misuse = curve_misuse(args)
+    if misuse is not None:
+        args.subparser.error(misuse)
     backend = getattr(args, "loop", "asyncio")
     if backend != "asyncio" and importlib.util.find_spec(backend) is None:
         message = f"--backend {backend} needs {backend}: pip install 'anyzmq[{backend}]'"
