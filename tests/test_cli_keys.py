@@ -5,6 +5,9 @@ commands (``--server-key``, ``--keypair``) and of the server commands
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import stat
 import subprocess
 import sys
@@ -18,7 +21,7 @@ import zmq.auth
 from anyzmq import rpc
 
 from .support import LOOPBACK
-from .test_cli import PATIENCE, Done, run, run_sync, running, server
+from .test_cli import PATIENCE, ROOT, Done, run, run_sync, running, server
 
 pytestmark = pytest.mark.anyio
 
@@ -241,3 +244,35 @@ async def test_listen_with_curve_and_publish_and_notify_to_it(loop: str, keys: K
         assert done.code == 1, done
         assert "authentication failed" in done.err
         assert await listener.stop() == 0
+
+
+def test_the_documented_session_runs(tmp_path: Path) -> None:
+    """The CURVE session of ``docs/cli.md``, pasted into ``sh`` as it is (on a
+    socket file rather than port 5555, which may be taken)."""
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    found = re.search(r"```sh\n(.*?)```", page[page.index("## Keys and CURVE") :], re.DOTALL)
+    assert found is not None
+    script = found.group(1).replace("tcp://127.0.0.1:5555", f"ipc://{tmp_path}/greeter")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    process = subprocess.Popen(
+        ["sh", "-c", script + "wait\n"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": path},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the background server is in its group
+    )
+    try:
+        out, err = process.communicate(timeout=PATIENCE)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    lines = out.decode().splitlines()
+    assert lines[-1] == '"hello, alice"', (lines, err)
+    assert lines.count(f"ipc://{tmp_path}/greeter") == 1
+    assert "public certificate: keys/clients/alice.key" in lines
+    assert rpc.KeyPair.load(tmp_path / "keys" / "server.key_secret")
+    assert "anyzmq call: " in err.decode()
+    assert "authentication failed" in err.decode()
+    assert "Traceback" not in err.decode()
