@@ -227,21 +227,22 @@ async def test_listen_with_curve_and_publish_and_notify_to_it(loop: str, keys: K
         assert "authentication failed" in done.err
         assert await listener.stop() == 0
 
-    # --authorized as a certificate file.
+    # --authorized twice: a certificate file and a directory; both lists admitted.
     pipeline = (*listen, "--pipeline", "--authorized", keys.mallory_public)
-    async with running(*pipeline) as listener:
+    async with running(*pipeline, "--authorized", keys.clients) as listener:
         address = await listener.line(stderr=True)
-        done = await run(
-            "notify", address, "jobs.run", "7", "--server-key", keys.server_key,
-            "--keypair", keys.mallory, "--backend", loop,
-        )  # fmt: skip
-        assert done == Done(0, "", "")
-        assert json.loads(await listener.line())["args"] == [7]
-        done = await run(
-            "notify", address, "jobs.run", "8", "--server-key", keys.server_key,
-            "--keypair", keys.alice, "--backend", loop,
-        )  # fmt: skip
+        for number, keypair in enumerate((keys.mallory, keys.alice)):
+            done = await run(
+                "notify", address, "jobs.run", str(number), "--server-key", keys.server_key,
+                "--keypair", keypair, "--backend", loop,
+            )  # fmt: skip
+            assert done == Done(0, "", "")
+            assert json.loads(await listener.line())["args"] == [number]
+        done = await run(  # a new key pair for the run, listed nowhere
+            "notify", address, "jobs.run", "2", "--server-key", keys.server_key, "--backend", loop
+        )
         assert done.code == 1, done
+        assert done.err.startswith(f"anyzmq notify: {address} refused the connection: ")
         assert "authentication failed" in done.err
         assert await listener.stop() == 0
 
