@@ -373,7 +373,7 @@ def test_every_command_has_help_with_examples_and_the_script_is_installed() -> N
     done = subprocess.run([script, "--help"], check=False, capture_output=True, timeout=PATIENCE)
     assert done.returncode == 0
     out = done.stdout.decode()
-    commands = ["call", "inspect", "serve", "notify", "publish", "listen", "proxy"]
+    commands = ["call", "inspect", "serve", "notify", "publish", "listen", "proxy", "keygen"]
     for command in commands:
         assert f"    {command} " in out
     for command in commands:

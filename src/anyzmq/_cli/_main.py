@@ -1,9 +1,10 @@
-"""``main()``: parse the command line, run the command on its event loop, and turn
-what ended it into an exit code and a line on stderr."""
+"""``main()``: parse the command line, run the command (on its event loop when it
+has one), and turn what ended it into an exit code and a line on stderr."""
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import anyio
 
 from ._exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+from ._keys import curve_misuse
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -33,13 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "endpoints") and not args.endpoints:
         args.subparser.error("give at least one --bind or --connect")
+    misuse = curve_misuse(args)
+    if misuse is not None:
+        args.subparser.error(misuse)
     backend = getattr(args, "loop", "asyncio")
     if backend != "asyncio" and importlib.util.find_spec(backend) is None:
         message = f"--backend {backend} needs {backend}: pip install 'anyzmq[{backend}]'"
         print(f"anyzmq {args.command}: {message}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        anyio.run(args.run, args, backend=backend)
+        if inspect.iscoroutinefunction(args.run):
+            anyio.run(args.run, args, backend=backend)
+        else:
+            args.run(args)
     except BaseException as caught:
         exc = _innermost(caught)
         if isinstance(exc, CommandError):

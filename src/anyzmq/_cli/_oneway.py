@@ -19,6 +19,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._backend import Backend
 from .._codec import DecodeError
+from .._curve import CurveClient, CurveServer
+from .._oneway_client import OneWayClient
 from .._service import Service
 from .._socket import Frame
 from .._transport import topic_bytes
@@ -37,22 +39,35 @@ BUFFER: Final = 1000
 
 
 @final
-class Publisher(Service):
+class Publisher(OneWayClient):
     """An XPUB socket that publishes one call once a subscriber of its topic exists.
 
     A plain PUB socket cannot tell: it drops what it sends before a subscription
     has arrived. XPUB receives the subscriptions, so :meth:`publish` can wait.
+    As every one-way client, it watches its handshakes: with ``curve``, a
+    subscriber that refuses it ends the wait instead of leaving it to time out.
     """
 
     _socket_type = zmq.XPUB
+    _receives = True  # the subscriptions
 
-    def __init__(self, topic: bytes, *, connect: str) -> None:
-        super().__init__(bind=None, connect=connect, translation_table=None)
+    def __init__(self, topic: bytes, *, connect: str, curve: CurveClient | None = None) -> None:
+        super().__init__(bind=None, connect=connect, translation_table=None, curve=curve)
         self._topic = topic
-        self._subscribed: anyio.Event | None = None
+        self._subscribed = False
+        self._news: anyio.Event | None = None  # set on a subscription or a refusal
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
-        self._subscribed = anyio.Event()
+        self._news = anyio.Event()
+
+    def _tell(self) -> None:
+        assert self._news is not None
+        self._news.set()
+        self._news = anyio.Event()
+
+    def _refused(self, endpoint: str, event: int, value: int) -> None:
+        super()._refused(endpoint, event, value)
+        self._tell()
 
     def _on_message(self, received: list[Frame]) -> None:
         frames = [bytes(frame) for frame in received]
@@ -61,25 +76,31 @@ class Publisher(Service):
             return
         subscription = frames[0]
         if subscription[:1] == b"\x01" and self._topic.startswith(subscription[1:]):
-            assert self._subscribed is not None
-            self._subscribed.set()
+            self._subscribed = True
+            self._tell()
 
     async def publish(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Wait for a subscriber of the topic, then queue the call for it.
 
         Raises:
             ServiceClosedError: the publisher is not open.
+            AuthenticationError: every subscriber it connects to refused it in
+                its last handshake.
         """
         self._check_open()
-        assert self._subscribed is not None
-        await self._subscribed.wait()
+        while not self._subscribed:
+            refusal = self._handshakes.refusal(self._transport)
+            if refusal is not None:
+                raise refusal
+            assert self._news is not None
+            await self._news.wait()
         frames = (
             self._topic,
             name.encode("utf-8"),
             self._codec.packb(args),
             self._codec.packb(kwargs),
         )
-        await self._check_open().send_one_way(frames)
+        await self._send(self._check_open(), frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +121,16 @@ class Listener(Service):
     ZeroMQ's queues fill up and the senders feel it, as with a server.
     """
 
-    def __init__(self, *, bind: Iterable[str] = (), connect: Iterable[str] = ()) -> None:
-        super().__init__(bind=tuple(bind), connect=tuple(connect), translation_table=None)
+    def __init__(
+        self,
+        *,
+        bind: Iterable[str] = (),
+        connect: Iterable[str] = (),
+        curve: CurveServer | None = None,
+    ) -> None:
+        super().__init__(
+            bind=tuple(bind), connect=tuple(connect), translation_table=None, curve=curve
+        )
         self._send: MemoryObjectSendStream[Received | str] | None = None
         self._received: MemoryObjectReceiveStream[Received | str] | None = None
 
@@ -150,8 +179,15 @@ class SubscriptionListener(Listener):
 
     _socket_type = zmq.SUB
 
-    def __init__(self, topics: Iterable[str | bytes], **endpoints: Iterable[str]) -> None:
-        super().__init__(**endpoints)
+    def __init__(
+        self,
+        topics: Iterable[str | bytes],
+        *,
+        bind: Iterable[str] = (),
+        connect: Iterable[str] = (),
+        curve: CurveServer | None = None,
+    ) -> None:
+        super().__init__(bind=bind, connect=connect, curve=curve)
         self._topics = tuple(topic_bytes(topic) for topic in topics) or (b"",)
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .. import __version__
+from ._keygen import certificate_name, keygen
+from ._keys import authorized_keys, keypair_file, server_key
 from ._proxy import KINDS, proxy
 from ._runners import listen, serve
 from ._senders import call, inspect, notify, publish
@@ -34,14 +36,19 @@ examples:
   anyzmq call tcp://127.0.0.1:5555 add 1 2
   anyzmq call tcp://127.0.0.1:5555 ns.echo hello --kw flag=true --timeout 2
   anyzmq call tcp://127.0.0.1:5555 store '{"a": [1, 2]}'
+  anyzmq call tcp://127.0.0.1:5555 add 1 2 --server-key keys/server.key \\
+      --keypair keys/clients/alice.key_secret
 
 The result is printed as JSON on stdout. A remote error prints "Type: message" on
-stderr and exits 1; no answer within --timeout exits 3; a wrong command line exits 2.
+stderr and exits 1, as does a server that refuses this client in the CURVE
+handshake ("authentication failed"); no answer within --timeout exits 3; a wrong
+command line exits 2.
 """,
     "inspect": """\
 examples:
   anyzmq inspect tcp://127.0.0.1:5555
   anyzmq inspect tcp://127.0.0.1:5555 --json
+  anyzmq inspect tcp://127.0.0.1:5555 --server-key keys/server.key
 
 Lists every method the server exposes: its dotted name and signature, then the
 first line of its docstring (--json: the whole docstring).
@@ -51,6 +58,8 @@ examples:
   anyzmq serve myapp.handlers:Handler --bind tcp://127.0.0.1:5555
   anyzmq serve myapp.handlers:handler --bind 'tcp://127.0.0.1:*' --backend trio
   anyzmq serve myapp.handlers:Handler --connect tcp://proxy:5556
+  anyzmq serve myapp.handlers:Handler --bind tcp://0.0.0.0:5555 \\
+      --keypair keys/server.key_secret --authorized keys/clients
 
 ATTR is a handler object or a class made with no arguments; the current directory
 is importable. Once serving, prints one line per --bind or --connect, in order,
@@ -59,22 +68,27 @@ bound endpoints with their real port. SIGINT or SIGTERM stops it (exit 0).
     "notify": """\
 examples:
   anyzmq notify tcp://127.0.0.1:5557 log.write "disk full" --kw level=3
+  anyzmq notify tcp://127.0.0.1:5557 jobs.run 7 --server-key keys/worker.key
 
 Exits 0 once the call has gone to a connected server, 3 when none took it
-within --timeout.
+within --timeout, 1 when every server refuses this client in the CURVE handshake
+("authentication failed").
 """,
     "publish": """\
 examples:
   anyzmq publish tcp://127.0.0.1:5558 alerts log.write "disk full"
+  anyzmq publish tcp://127.0.0.1:5558 alerts ping --server-key keys/listener.key
 
 Waits for a subscriber of TOPIC (publish-subscribe drops what nobody subscribed
 to), publishes, and exits 0 once the call has left; 3 when no subscriber came
-within --timeout.
+within --timeout; 1 when every subscriber refuses this client in the CURVE
+handshake ("authentication failed").
 """,
     "listen": """\
 examples:
   anyzmq listen --bind 'tcp://127.0.0.1:*' --topic alerts
   anyzmq listen --connect tcp://127.0.0.1:5557 --pipeline
+  anyzmq listen --bind 'tcp://127.0.0.1:*' --keypair keys/listener.key_secret
 
 Prints each call received as one JSON line on stdout,
 {"topic": ..., "method": ..., "args": [...], "kwargs": {...}}, until SIGINT or
@@ -90,6 +104,18 @@ the backend. rpc: ROUTER/DEALER, calls spread round-robin over the connected
 servers; pipeline: PULL/PUSH; pubsub: XSUB/XPUB, subscriptions travel upstream.
 Prints the frontend and the backend as bound, one per line; SIGINT or SIGTERM
 stops it (exit 0).
+""",
+    "keygen": """\
+examples:
+  anyzmq keygen server --dir keys
+  anyzmq keygen alice --dir keys/clients
+
+Writes DIR/NAME.key (the public certificate: hand it to the peers) and
+DIR/NAME.key_secret (both keys, readable by you only), in the certificate format of
+pyzmq's zmq.auth, then prints their paths and the public key. Servers take the
+secret certificate (--keypair), their clients the public one (--server-key); a
+server's --authorized takes clients' public certificates, or a directory of them.
+Existing files are replaced only with --force (else exit 1).
 """,
 }
 
@@ -178,6 +204,44 @@ def _add_endpoints(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _add_client_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server-key",
+        type=server_key,
+        metavar="KEY",
+        help="talk CURVE to a server with this public key: 40 Z85 characters, or a "
+        "certificate file holding it (NAME.key or NAME.key_secret)",
+    )
+    parser.add_argument(
+        "--keypair",
+        type=keypair_file,
+        metavar="FILE",
+        help="with --server-key: this client's secret certificate (NAME.key_secret, "
+        "from 'anyzmq keygen'); default: a new key pair for this run, which only a "
+        "server without --authorized admits",
+    )
+
+
+def _add_server_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keypair",
+        type=keypair_file,
+        metavar="FILE",
+        help="turn CURVE on with this secret certificate (NAME.key_secret, from "
+        "'anyzmq keygen'); clients need its public key (their --server-key)",
+    )
+    parser.add_argument(
+        "--authorized",
+        action="append",
+        type=authorized_keys,
+        default=[],
+        metavar="PATH",
+        help="with --keypair: admit only the clients whose public key is in this "
+        "certificate file, or in this directory's *.key files (repeatable); without "
+        "it, any client that knows the server's public key is admitted",
+    )
+
+
 def _command(
     commands: Any, name: str, summary: str, run: Any, *, takes_values: bool = False
 ) -> argparse.ArgumentParser:
@@ -197,10 +261,11 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the whole command line; each subcommand sets ``run`` (its
-    async function), ``command`` (its name) and ``subparser`` (its parser)."""
+    function: an async one runs on the event loop ``loop`` names), ``command``
+    (its name) and ``subparser`` (its parser)."""
     parser = argparse.ArgumentParser(
         prog="anyzmq",
-        description="Call, inspect, serve and proxy anyzmq (and aiozmq) services.",
+        description="Call, inspect, serve and proxy anyzmq (and aiozmq) services; make CURVE keys.",
         epilog="Run 'anyzmq COMMAND --help' for a command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"anyzmq {__version__}")
@@ -212,12 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("endpoint", metavar="ENDPOINT", help="the server, e.g. tcp://host:5555")
     _add_call(sub)
     _add_timeout(sub, "the answer")
+    _add_client_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "inspect", "list the methods a server exposes", inspect)
     sub.add_argument("endpoint", metavar="ENDPOINT", help="the server, e.g. tcp://host:5555")
     sub.add_argument("--json", action="store_true", help="print the listing as JSON")
     _add_timeout(sub, "the answer")
+    _add_client_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "serve", "serve a handler over RPC", serve)
@@ -234,12 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log the exceptions methods raise on stderr",
     )
+    _add_server_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "notify", "send one pipeline call", notify, takes_values=True)
     sub.add_argument("endpoint", metavar="ENDPOINT", help="the pipeline server")
     _add_call(sub)
     _add_timeout(sub, "a server to take the call")
+    _add_client_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "publish", "publish one pub-sub call", publish, takes_values=True)
@@ -247,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("topic", metavar="TOPIC", help="the topic (UTF-8)")
     _add_call(sub)
     _add_timeout(sub, "a subscriber of TOPIC")
+    _add_client_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "listen", "print the pub-sub or pipeline calls received", listen)
@@ -262,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--pipeline", action="store_true", help="receive pipeline calls (PULL), not pub-sub"
     )
+    _add_server_keys(sub)
     _add_backend(sub)
 
     sub = _command(commands, "proxy", "run libzmq's proxy between clients and servers", proxy)
@@ -270,5 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--backend", required=True, metavar="EP", help="bound; servers connect here")
     # No --backend event loop here: libzmq runs the proxy, in a thread.
 
-    # "keygen" (CURVE key pairs) joins here once CURVE support (issue #12) has landed.
+    sub = _command(commands, "keygen", "make a CURVE key pair and save it as certificates", keygen)
+    sub.add_argument(
+        "name", type=certificate_name, metavar="NAME", help="the certificates' file name"
+    )
+    sub.add_argument(
+        "--dir",
+        default=".",
+        metavar="DIR",
+        help="where to write them (default: the current directory; created if missing)",
+    )
+    sub.add_argument("--force", action="store_true", help="replace existing certificates")
     return parser

@@ -17,6 +17,7 @@ import anyio
 from .. import rpc
 from .._handlers import AbstractHandler
 from ._exits import EXIT_USAGE, CommandError
+from ._keys import server_curve
 from ._oneway import Listener, PipelineListener, Received, SubscriptionListener
 from ._senders import enter
 from ._values import to_plain
@@ -100,6 +101,7 @@ async def serve(args: argparse.Namespace) -> None:
         handler,
         introspection=args.introspection,
         log_exceptions=args.log_exceptions,
+        curve=server_curve(args),
     )
     async with server:
         endpoints = attach(server.transport, args.endpoints)
@@ -138,9 +140,9 @@ async def listen(args: argparse.Namespace) -> None:
     if args.pipeline:
         if args.topics:
             raise CommandError("--topic applies to pub-sub, not to --pipeline", EXIT_USAGE)
-        listener = PipelineListener()
+        listener = PipelineListener(curve=server_curve(args))
     else:
-        listener = SubscriptionListener(args.topics)
+        listener = SubscriptionListener(args.topics, curve=server_curve(args))
     async with AsyncExitStack() as stack:
         await enter(stack, listener, "the listener")
         endpoints = attach(listener.transport, args.endpoints)

@@ -17,10 +17,11 @@ from .. import rpc
 from .._context import shared_context
 from .._introspect import MethodInfo
 from ._exits import EXIT_TIMEOUT, CommandError
+from ._keys import client_curve
 from ._oneway import Publisher
 from ._values import to_json
 
-__all__ = ["call", "error_text", "inspect", "listing_text", "notify", "publish"]
+__all__ = ["call", "error_text", "inspect", "listing_text", "notify", "publish", "refused"]
 
 #: The longest ``name(signature)`` that ``inspect`` pads its column to.
 COLUMN = 60
@@ -32,6 +33,17 @@ def error_text(exc: BaseException) -> str:
         return str(exc)  # already "pkg.mod.TypeName: message"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def refused(exc: rpc.AuthenticationError, args: argparse.Namespace) -> CommandError:
+    """The error that ends a command whose server refused it in the handshake;
+    its message says "authentication failed"."""
+    message = str(exc)
+    if "authentication failed" not in message:
+        message += " (authentication failed)"
+    if args.server_key is None:
+        message += "; if the server uses CURVE, give its public key with --server-key"
+    return CommandError(message)
 
 
 async def enter(stack: AsyncExitStack, service: rpc.Service, endpoint: str) -> None:
@@ -60,11 +72,13 @@ async def call(args: argparse.Namespace) -> None:
     """Call ``args.method`` at ``args.endpoint`` and print its result as JSON."""
     positional, keywords = _arguments(args)
     async with AsyncExitStack() as stack:
-        client = rpc.connect_rpc(connect=args.endpoint)
+        client = rpc.connect_rpc(connect=args.endpoint, curve=client_curve(args))
         await enter(stack, client, args.endpoint)
         with anyio.move_on_after(args.timeout) as scope:
             try:
                 result = await _method(client.call, args.method)(*positional, **keywords)
+            except rpc.AuthenticationError as exc:
+                raise refused(exc, args) from exc
             except Exception as exc:
                 raise CommandError(error_text(exc)) from exc
     if scope.cancelled_caught:
@@ -79,11 +93,13 @@ def _no_answer(args: argparse.Namespace) -> str:
 async def inspect(args: argparse.Namespace) -> None:
     """List the methods the server at ``args.endpoint`` exposes."""
     async with AsyncExitStack() as stack:
-        client = rpc.connect_rpc(connect=args.endpoint)
+        client = rpc.connect_rpc(connect=args.endpoint, curve=client_curve(args))
         await enter(stack, client, args.endpoint)
         with anyio.move_on_after(args.timeout) as scope:
             try:
                 listing = await client.describe()
+            except rpc.AuthenticationError as exc:
+                raise refused(exc, args) from exc
             except Exception as exc:
                 raise CommandError(f"{args.endpoint}: {error_text(exc)}") from exc
     if scope.cancelled_caught:
@@ -123,10 +139,15 @@ async def notify(args: argparse.Namespace) -> None:
         # IMMEDIATE: the message waits for a connected server instead of queueing
         # for a connection that may never complete.
         options: rpc.SocketOptions = {zmq.IMMEDIATE: 1}
-        client = rpc.connect_pipeline(connect=args.endpoint, socket_options=options)
+        client = rpc.connect_pipeline(
+            connect=args.endpoint, socket_options=options, curve=client_curve(args)
+        )
         await enter(stack, client, args.endpoint)
         with anyio.move_on_after(args.timeout) as scope:
-            await _method(client.notify, args.method)(*positional, **keywords)
+            try:
+                await _method(client.notify, args.method)(*positional, **keywords)
+            except rpc.AuthenticationError as exc:
+                raise refused(exc, args) from exc
         if scope.cancelled_caught:
             message = f"no server took the call at {args.endpoint} within {args.timeout:g} s"
             raise CommandError(message, EXIT_TIMEOUT)
@@ -139,10 +160,15 @@ async def publish(args: argparse.Namespace) -> None:
     positional, keywords = _arguments(args)
     deadline = anyio.current_time() + args.timeout
     async with AsyncExitStack() as stack:
-        publisher = Publisher(args.topic.encode("utf-8"), connect=args.endpoint)
+        publisher = Publisher(
+            args.topic.encode("utf-8"), connect=args.endpoint, curve=client_curve(args)
+        )
         await enter(stack, publisher, args.endpoint)
         with anyio.move_on_after(args.timeout) as scope:
-            await publisher.publish(args.method, positional, keywords)
+            try:
+                await publisher.publish(args.method, positional, keywords)
+            except rpc.AuthenticationError as exc:
+                raise refused(exc, args) from exc
         if scope.cancelled_caught:
             message = (
                 f"no subscriber of topic {args.topic!r} at {args.endpoint} "
