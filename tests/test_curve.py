@@ -485,6 +485,16 @@ def test_certificates_round_trip_and_match_zmq_auth(tmp_path: Path) -> None:
         rpc.load_public_keys(tmp_path)
 
 
+def test_saving_over_a_readable_secret_file_makes_it_private(tmp_path: Path) -> None:
+    old = tmp_path / "server.key_secret"
+    old.write_text("old")
+    old.chmod(0o644)
+    keys = rpc.curve_keypair()
+    _, secret_file = keys.save(tmp_path, "server")
+    assert secret_file.stat().st_mode & 0o077 == 0
+    assert rpc.KeyPair.load(secret_file) == keys
+
+
 async def test_authorized_directory_is_read_at_construction(
     tmp_path: Path, server_keys: rpc.KeyPair, client_keys: rpc.KeyPair
 ) -> None:

@@ -176,6 +176,8 @@ def _write_certificate(path: Path, kind: str, public: bytes, secret: bytes | Non
     text = "\n".join(lines) + "\n"
     mode = 0o600 if secret is not None else 0o644
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    if hasattr(os, "fchmod"):  # an existing file keeps its mode through open()
+        os.fchmod(fd, mode)
     with open(fd, "w", encoding="ascii") as file:
         file.write(text)
 
