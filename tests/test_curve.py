@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +237,44 @@ async def test_a_call_in_flight_fails_at_the_refusal_not_by_a_timeout(
             with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
                 await client.call.record(1)
             assert client.pending_calls == 0
+
+
+class Numbers(rpc.AttrHandler):
+    @rpc.method
+    async def count(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+
+async def _read_all(client: rpc.RPCClient) -> list[int]:
+    async with client.stream.count(3) as items:
+        return [item async for item in items]
+
+
+async def test_a_stream_in_flight_fails_at_the_refusal_with_authentication_error(
+    server_keys: rpc.KeyPair, stranger_keys: rpc.KeyPair
+) -> None:
+    # It used to end with ConnectionLostError (which says it may have run).
+    curve = rpc.CurveServer(server_keys, authorized=[])
+    async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
+        stranger = rpc.CurveClient(server_keys.public, stranger_keys)
+        async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
+            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                await _read_all(client)
+
+
+async def test_a_stream_opened_once_refused_raises_authentication_error_at_once(
+    server_keys: rpc.KeyPair, stranger_keys: rpc.KeyPair
+) -> None:
+    curve = rpc.CurveServer(server_keys, authorized=[])
+    async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
+        stranger = rpc.CurveClient(server_keys.public, stranger_keys)
+        async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
+            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                await client.call.count(1)  # learns of the refusal
+            with pytest.raises(rpc.AuthenticationError):
+                async with client.stream.count(3):
+                    pytest.fail("entered")  # pragma: no cover
 
 
 async def test_a_blocked_notification_is_woken_by_the_refusal(

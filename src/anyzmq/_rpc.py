@@ -256,10 +256,7 @@ class RPCClient(Service):
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         main = self._check_open()
-        if self._handshakes.any_refused:
-            refusal = self._handshakes.refusal(self._transport)
-            if refusal is not None:
-                raise refusal
+        self._check_admitted()
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
         budget = math.inf if timeout is None else timeout
@@ -302,6 +299,13 @@ class RPCClient(Service):
             raise error
         return value
 
+    def _check_admitted(self) -> None:
+        """Raise :class:`AuthenticationError` while every server refuses the client."""
+        if self._handshakes.any_refused:
+            refusal = self._handshakes.refusal(self._transport)
+            if refusal is not None:
+                raise refusal
+
     def _open_stream(
         self,
         name: str,
@@ -322,9 +326,11 @@ class RPCClient(Service):
 
         Raises:
             ServiceClosedError: the client is not open.
+            AuthenticationError: every server refuses the client.
             TypeError: an argument cannot be serialized.
         """
         main = self._check_open()
+        self._check_admitted()
         request_id = self._ids.next_id(self._in_use)
         frames = (
             opening,
@@ -533,6 +539,9 @@ class RPCClient(Service):
             if pending.link is link and not pending.done:
                 pending.lost = True  # nothing to cancel: it never reached a server
                 pending.resolve(None, refusal)
+        if self._streams:
+            where = link.endpoint
+            self._streams.fail_link(link, lambda: self._handshakes.refused(where) or refusal)
 
     def _connection_lost(self, link: Link, endpoint: str) -> None:
         """A connection of ``link`` was lost: fail the calls that went over it
