@@ -191,6 +191,19 @@ async def test_leaving_early_closes_the_generator_on_the_server(how: str) -> Non
         assert await client.call.ping() == "pong"
 
 
+async def test_leaving_early_closes_the_generator_of_a_server_that_connected_to_us() -> None:
+    # A client that binds sends no cancels for calls; a stream's cancel must still
+    # go, or the generator waits for credit forever and keeps its call slot.
+    handler = Streams()
+    async with rpc.connect_rpc(bind=LOOPBACK, stream_window=2) as client:  # noqa: SIM117
+        async with rpc.serve_rpc(handler, connect=endpoint(client)) as server:
+            async with client.stream.endless() as items:
+                assert await items.__anext__() == 1
+            with anyio.fail_after(20):
+                await handler.all_closed.wait()
+            await wait_until(lambda: server.running_calls == 0)
+
+
 async def test_the_timeout_bounds_each_wait_for_an_item() -> None:
     handler = Streams()
     async with rpc_pair(handler) as (server, client):

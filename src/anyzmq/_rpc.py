@@ -356,9 +356,13 @@ class RPCClient(Service):
         link = self._bound_link = Link(pump, None)
         return link
 
-    def _call_abandoned(self, link: Link, request_id: int) -> None:
-        """The caller of ``request_id`` has gone: tell the server, if it listens."""
-        if not link.cancels or link.peer is PeerKind.AIOZMQ:
+    def _call_abandoned(self, link: Link, request_id: int, *, stream: bool = False) -> None:
+        """The caller of ``request_id`` has gone: tell the server, if it listens.
+
+        A stream's cancel goes over a bound socket too, as its credits do: with
+        one server behind it, that is the one running the stream (with several,
+        an unknown cancel is ignored by the others)."""
+        if not (link.cancels or stream) or link.peer is PeerKind.AIOZMQ:
             return
         if link.peer is PeerKind.UNKNOWN:
             link.defer_cancel(request_id)

@@ -314,7 +314,7 @@ class Stream:
         self._client._streams.remove(state)
         if state.end is None:
             # Left before the end: the server stops the method (when it listens).
-            self._client._call_abandoned(state.link, state.request_id)
+            self._client._call_abandoned(state.link, state.request_id, stream=True)
         state.buffer.clear()
         state.end = (False, b"")  # nothing more comes through this object
 
