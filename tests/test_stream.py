@@ -13,7 +13,7 @@ import pytest
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, endpoint, rpc_pair, wait_until
+from .support import LOOPBACK, SAFETY, endpoint, rpc_pair, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -305,6 +305,34 @@ async def test_credit_is_read_while_requests_wait_behind_a_starved_stream() -> N
         with anyio.fail_after(20):
             await handler.all_closed.wait()
         await wait_until(lambda: server.running_calls == 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the server stops reading once twice the queue limit waits behind a starved "
+    "stream, so the credit that would free the stream's slot is never read: a deadlock",
+)
+async def test_credit_is_read_however_many_requests_wait_behind_a_starved_stream() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"max_concurrent_calls": 1, "grace": 0}, stream_window=2) as (
+            server,
+            client,
+        ),
+        anyio.create_task_group() as tg,
+    ):
+        async with client.stream.endless() as items:
+            assert await items.__anext__() == 1
+            await wait_until(lambda: handler.produced == 2)
+            for _ in range(200):  # more than twice the queue limit of 64
+                tg.start_soon(client.call.ping)
+            await wait_until(lambda: len(server._waiting) >= 128)
+            with anyio.fail_after(10):
+                for expected in range(2, 12):  # past the window: credit must be read
+                    assert await items.__anext__() == expected
+        with anyio.fail_after(SAFETY):
+            await handler.all_closed.wait()
+        tg.cancel_scope.cancel()
 
 
 def _ran_ahead(handler: Streams, taken: int, least: int) -> bool:
