@@ -732,6 +732,14 @@ class RPCClient(Service):
                     link.watcher.close()
                 link.pump.socket.close(linger=0)
 
+    def _on_abandoned(self) -> None:
+        for link in self._by_endpoint.values():
+            if link.watcher is not None:
+                link.watcher.abandon()
+            link.pump.socket.close(linger=0)
+        if self._main_watcher is not None:
+            self._main_watcher.abandon()
+
 
 @final
 class RPCClientView:
