@@ -335,6 +335,38 @@ async def test_credit_is_read_however_many_requests_wait_behind_a_starved_stream
         tg.cancel_scope.cancel()
 
 
+async def test_a_stream_left_early_while_its_server_is_in_grace_is_cancelled() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"grace": None}, stream_window=2) as (server, client),
+        anyio.create_task_group() as tg,
+    ):
+        async with client.stream.endless() as items:
+            assert await items.__anext__() == 1
+            tg.start_soon(server.shutdown)  # waits for the stream, without bound
+            await wait_until(lambda: not server._grace.accepting)
+            for expected in range(2, 6):  # credit is still read in grace
+                assert await items.__anext__() == expected
+        with anyio.fail_after(SAFETY):  # the cancel is read too
+            await handler.all_closed.wait()
+            await server.wait_closed()
+
+
+async def test_a_stream_starved_of_credit_past_the_grace_ends_with_service_closed() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"grace": 0.1}, stream_window=2) as (server, client),
+        client.stream.endless() as items,
+    ):
+        assert await items.__anext__() == 1
+        await wait_until(lambda: handler.produced == 3)  # 2 and 3 sent: no room
+        await server.shutdown()
+        assert handler.closed == 1
+        assert [await items.__anext__(), await items.__anext__()] == [2, 3]
+        with anyio.fail_after(SAFETY), pytest.raises(rpc.ServiceClosedError, match="grace"):
+            await items.__anext__()
+
+
 def _ran_ahead(handler: Streams, taken: int, least: int) -> bool:
     return handler.produced - taken >= least
 
