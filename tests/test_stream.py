@@ -367,6 +367,24 @@ async def test_a_stream_starved_of_credit_past_the_grace_ends_with_service_close
             await items.__anext__()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a server never learns that a stream's client connection is gone: the "
+    "generator waits for credit forever and keeps its slot of max_concurrent_calls",
+)
+async def test_a_stream_whose_client_connection_is_lost_is_cancelled_on_the_server() -> None:
+    handler = Streams()
+    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
+        # Items over the client's max_message_size make its ZeroMQ drop the connection.
+        async with rpc.connect_rpc(
+            connect=endpoint(server), stream_window=2, max_message_size=1000
+        ) as client:
+            with pytest.raises(rpc.ConnectionLostError), anyio.fail_after(SAFETY):
+                await read_into(client.stream.endless(2000), [])
+        with anyio.fail_after(10):
+            await handler.all_closed.wait()
+
+
 def _ran_ahead(handler: Streams, taken: int, least: int) -> bool:
     return handler.produced - taken >= least
 
