@@ -213,6 +213,7 @@ async def test_inspect_lists_the_methods(loop: str) -> None:
             "name": "add",
             "signature": "(a: int, b: int = 10) -> int",
             "doc": "Add two numbers.\n\nThe rest of the docstring.",
+            "stream": False,
         }
         assert [entry["name"] for entry in listing] == [
             "add", "echo", "fail", "ns.double", "pid", "values",

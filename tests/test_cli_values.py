@@ -89,6 +89,11 @@ def test_listing_text_aligns_the_summaries() -> None:
     assert listing_text([]) == ""
 
 
+def test_listing_text_marks_stream_methods() -> None:
+    listing = [rpc.MethodInfo("rows", "(q: str)", "Rows.", stream=True)]
+    assert listing_text(listing) == "rows(q: str) [stream]  Rows.\n"
+
+
 def test_error_text_names_the_remote_type() -> None:
     assert error_text(ValueError("boom")) == "ValueError: boom"
     assert error_text(KeyError("k")) == "KeyError: 'k'"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from anyzmq import _zap, rpc
 from anyzmq._context import shared_context
 from anyzmq._handshakes import Handshakes
 
-from .support import LOOPBACK, Recorder, endpoint, request_header
+from .support import LOOPBACK, Recorder, endpoint, request_header, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -237,6 +237,44 @@ async def test_a_call_in_flight_fails_at_the_refusal_not_by_a_timeout(
             with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
                 await client.call.record(1)
             assert client.pending_calls == 0
+
+
+class Numbers(rpc.AttrHandler):
+    @rpc.method
+    async def count(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+
+async def _read_all(client: rpc.RPCClient) -> list[int]:
+    async with client.stream.count(3) as items:
+        return [item async for item in items]
+
+
+async def test_a_stream_in_flight_fails_at_the_refusal_with_authentication_error(
+    server_keys: rpc.KeyPair, stranger_keys: rpc.KeyPair
+) -> None:
+    # It used to end with ConnectionLostError (which says it may have run).
+    curve = rpc.CurveServer(server_keys, authorized=[])
+    async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
+        stranger = rpc.CurveClient(server_keys.public, stranger_keys)
+        async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
+            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                await _read_all(client)
+
+
+async def test_a_stream_opened_once_refused_raises_authentication_error_at_once(
+    server_keys: rpc.KeyPair, stranger_keys: rpc.KeyPair
+) -> None:
+    curve = rpc.CurveServer(server_keys, authorized=[])
+    async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
+        stranger = rpc.CurveClient(server_keys.public, stranger_keys)
+        async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
+            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                await client.call.count(1)  # learns of the refusal
+            with pytest.raises(rpc.AuthenticationError):
+                async with client.stream.count(3):
+                    pytest.fail("entered")  # pragma: no cover
 
 
 async def test_a_blocked_notification_is_woken_by_the_refusal(
@@ -678,3 +716,59 @@ async def test_peer_key_of_async_methods_and_plain_servers(
         await client.call.record_later(3)
         assert await handler.next() == ("record", (2, None))
         assert await handler.next() == ("record_later", (3, None))
+
+
+class KeyStreams(rpc.AttrHandler):
+    @rpc.method
+    async def keys(self, n: int) -> AsyncIterator[bytes | None]:
+        for _ in range(n):
+            yield rpc.current_call().peer_key
+
+    @rpc.method
+    def key(self) -> bytes | None:
+        return rpc.current_call().peer_key
+
+
+async def test_stream_methods_and_threaded_handlers_know_the_callers_key(
+    server_keys: rpc.KeyPair, client_keys: rpc.KeyPair
+) -> None:
+    curve = rpc.CurveServer(server_keys, [client_keys.public])
+    async with (
+        rpc.serve_rpc(KeyStreams(), bind=LOOPBACK, curve=curve, sync_handler_threads=2) as server,
+        rpc.connect_rpc(
+            connect=endpoint(server), curve=rpc.CurveClient(server_keys.public, client_keys)
+        ) as client,
+    ):
+        with anyio.fail_after(10):
+            async with client.stream.keys(3) as keys:
+                assert [key async for key in keys] == [client_keys.public] * 3
+            assert await client.call.key() == client_keys.public
+
+
+async def test_with_one_of_two_servers_refusing_calls_and_streams_go_to_the_other(
+    server_keys: rpc.KeyPair, client_keys: rpc.KeyPair
+) -> None:
+    admitting = rpc.CurveServer(server_keys, [client_keys.public])
+    refusing = rpc.CurveServer(server_keys, [])
+    async with (
+        rpc.serve_rpc(KeyStreams(), bind=LOOPBACK, curve=refusing) as no,
+        rpc.serve_rpc(KeyStreams(), bind=LOOPBACK, curve=admitting) as yes,
+    ):
+        for endpoints in ([endpoint(no), endpoint(yes)], [endpoint(yes), endpoint(no)]):
+            curve = rpc.CurveClient(server_keys.public, client_keys)
+            async with rpc.connect_rpc(connect=endpoints, curve=curve) as client:
+                # No timeout: each call must be answered, or refused, never left waiting.
+                with anyio.fail_after(30):
+                    for _ in range(10):
+                        with suppress(rpc.AuthenticationError):  # sent before the handshakes
+                            assert await client.call.key() == client_keys.public
+                        with suppress(rpc.AuthenticationError):
+                            assert await _keys(client) == [client_keys.public] * 2
+                    await wait_until(lambda: client.connected_endpoints == {endpoint(yes)})
+                    assert await client.call.key() == client_keys.public
+                    assert await _keys(client) == [client_keys.public] * 2
+
+
+async def _keys(client: rpc.RPCClient) -> list[bytes | None]:
+    async with client.stream.keys(2) as keys:
+        return [key async for key in keys]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -202,3 +203,26 @@ def test_malformed_answers_are_protocol_errors() -> None:
     for answer in (None, "x", ({"name": "a"},), (1,), ({"name": 1, "signature": "", "doc": ""},)):
         with pytest.raises(rpc.ProtocolError):
             method_infos(answer)
+    with pytest.raises(rpc.ProtocolError):
+        method_infos(({"name": "a", "signature": "()", "doc": "", "stream": 1},))
+
+
+class Rows(rpc.AttrHandler):
+    @rpc.method
+    async def rows(self, n: int) -> AsyncIterator[int]:
+        """Rows, one by one."""
+        for i in range(n):
+            yield i
+
+    @rpc.method
+    def total(self) -> int:
+        return 0
+
+
+async def test_describe_says_which_methods_are_streams() -> None:
+    async with rpc_pair(Rows(), timeout=10) as (_, client):
+        listing = await client.describe()
+    assert listing == [
+        rpc.MethodInfo("rows", "(n: int) -> AsyncIterator[int]", "Rows, one by one.", stream=True),
+        rpc.MethodInfo("total", "() -> int", "", stream=False),
+    ]

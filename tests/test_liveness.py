@@ -95,6 +95,35 @@ async def test_call_fails_when_the_server_freezes_and_works_when_it_thaws() -> N
             assert await client.call.add(2, 3) == 5  # the client is usable again
 
 
+async def _read_into(stream: rpc.Stream, received: list[int]) -> None:
+    async for item in stream:
+        received.append(item)
+
+
+@pytest.mark.parametrize("how", ["kill", "freeze"])
+async def test_a_stream_fails_when_its_server_dies_or_freezes(how: str) -> None:
+    async with (
+        server_process() as (server, address),
+        rpc.connect_rpc(connect=address, heartbeat=FAST, stream_window=4) as client,
+    ):
+        async with client.stream.numbers() as numbers:
+            assert await numbers.__anext__() == 1
+            assert await server.line() == "started numbers"
+            if how == "kill":
+                server.process.kill()
+            else:
+                os.kill(server.process.pid, signal.SIGSTOP)
+            received: list[int] = []
+            with pytest.raises(rpc.ConnectionLostError), anyio.fail_after(30):
+                await _read_into(numbers, received)  # no timeout: the loss ends it
+            assert received == list(range(2, 2 + len(received)))
+            assert len(received) <= 4  # what the window let the server send
+        if how == "freeze":
+            os.kill(server.process.pid, signal.SIGCONT)
+            with anyio.fail_after(30):
+                assert await client.call.add(2, 3) == 5
+
+
 async def test_client_recovers_when_the_server_comes_back() -> None:
     async with (
         server_process() as (server, address),

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import msgpack
 import pytest
 import zmq
 
-from anyzmq import rpc
+from anyzmq import _wire, rpc
 from anyzmq._context import shared_context
 from anyzmq._wire import reply_header
 
@@ -300,3 +301,111 @@ async def test_pickle_that_would_run_code_is_refused_logged_once_and_answered(
     assert "refused to load posix.system" in answer[1][0]
     refusals = [r for r in caplog.records if "refused a value" in r.getMessage()]
     assert len(refusals) == 1
+
+
+class Counter(rpc.AttrHandler):
+    @rpc.method
+    async def count(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    @rpc.method
+    def ping(self) -> str:
+        return "pong"
+
+
+def _header(request_id: int) -> bytes:
+    return struct.pack("<HHLd", 1, 2, request_id, 0.0)
+
+
+async def test_rpc_server_survives_hostile_stream_credit_and_cancel_frames() -> None:
+    args, kwargs = msgpack.packb([3]), msgpack.packb({})
+    openings = [
+        _wire.stream_frame(math.nan, 0, 0, "count"),  # no budget, empty windows: 1 and 1
+        _wire.stream_frame(-math.inf, 1, 1, "count"),  # caller gone: never runs
+        _wire.stream_frame(math.inf, _wire.MAX_WINDOW_ITEMS, _wire.MAX_WINDOW_BYTES, "count"),
+        _wire.stream_frame(math.inf, 1, 1, "count")[:25],  # no name: not a stream frame
+        _wire.stream_frame(math.inf, 1, 1, "x" * 70_000),  # arrives as a memoryview
+        _wire.stream_frame(math.inf, 1, 1, "count") + b"\xff",  # not UTF-8
+    ]
+    follow_ups = [
+        _wire.credit_frame(999, 5, 5),  # unknown stream
+        _wire.credit_frame(10, _wire.MAX_WINDOW_ITEMS, _wire.MAX_WINDOW_BYTES),
+        _wire.credit_frame(12, _wire.MAX_WINDOW_ITEMS, _wire.MAX_WINDOW_BYTES),  # finished
+        _wire.credit_frame(12, 1, 1)[:-1],
+        _wire.cancel_frame(12)[:-1],
+        _wire.MAGIC + b"\x07" + bytes(70_000),  # a long "credit"
+        _wire.MAGIC + b"\x05" + bytes(70_000),  # a long "stream frame", alone
+    ]
+    async with rpc_pair(Counter()) as (server, client):
+        raw = raw_socket(zmq.DEALER, endpoint(server))
+        try:
+            for request_id, opening in enumerate(openings, 10):
+                raw.send_multipart([opening, _header(request_id), b"", args, kwargs])
+            for frame in follow_ups:
+                raw.send_multipart([frame])
+            raw.send_multipart([_wire.call_frame(math.inf), _header(99), b"ping", b"\x90", kwargs])
+            with anyio.fail_after(SAFETY):
+                while True:  # the stream items and answers before it are skipped
+                    frames = await anyio.to_thread.run_sync(raw.recv_multipart)
+                    if len(frames) != 3 or frames[0] != _wire.REPLY_MARK:
+                        continue
+                    if _wire.parse_reply_header(frames[1]).request_id == 99:
+                        assert msgpack.unpackb(frames[2]) == "pong"
+                        break
+            async with client.stream.count(5) as items:
+                assert [item async for item in items] == list(range(5))
+            raw.send_multipart([_wire.cancel_frame(10)])  # it waits for credit
+            await wait_until(lambda: server.running_calls == 0)
+        finally:
+            raw.close()
+
+
+async def test_client_drops_stream_marks_it_cannot_use_and_ends_on_an_undecodable_item() -> None:
+    item = _wire.ITEM_MARK
+    answers: list[object] = []
+    outcome: list[object] = []
+
+    async def call() -> None:
+        answers.append(await client.call.anything())
+
+    async def stream() -> None:
+        try:
+            async with client.stream.items() as items:
+                async for value in items:
+                    outcome.append(value)
+        except rpc.ProtocolError as exc:
+            outcome.append(exc)
+
+    async with rpc.connect_rpc(bind=LOOPBACK, stream_window=4) as client:
+        router: zmq.Socket[bytes] = shared_context().socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.RCVTIMEO, 10_000)
+        router.connect(endpoint(client))
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                identity, *request = await anyio.to_thread.run_sync(router.recv_multipart)
+                call_id = struct.unpack("<HHLd", request[-4])[2]
+                tg.start_soon(stream)
+                identity, *request = await anyio.to_thread.run_sync(router.recv_multipart)
+                stream_id = struct.unpack("<HHLd", request[-4])[2]
+                large = msgpack.packb(b"y" * 70_000)
+                for frames in [
+                    [item, reply_header(call_id, is_error=False), msgpack.packb(1)],  # a call
+                    [item, b"short", msgpack.packb(1)],
+                    [item, reply_header(stream_id, is_error=False), large],  # a memoryview
+                    [item + bytes(70_000), reply_header(stream_id, is_error=False), large],
+                    [_wire.REPLY_MARK, reply_header(call_id, is_error=False), msgpack.packb("ok")],
+                    [item, reply_header(stream_id, is_error=False), msgpack.packb(2)],
+                    [item, reply_header(stream_id, is_error=False), b"\xc1"],
+                    [item, reply_header(stream_id, is_error=False), msgpack.packb(3)],
+                ]:
+                    router.send_multipart([identity, *frames])
+        finally:
+            router.close()
+        assert answers == ["ok"]
+        assert outcome[:2] == [b"y" * 70_000, 2]
+        assert isinstance(outcome[2], rpc.ProtocolError)
+        assert len(outcome) == 3
+        assert client.pending_calls == 0

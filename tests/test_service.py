@@ -343,6 +343,39 @@ async def test_close_from_another_thread() -> None:
             server.transport  # noqa: B018
 
 
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_close_after_the_loop_is_closed_closes_every_socket_and_monitor(loop_kind: str) -> None:
+    # The loop is gone: close() abandons the service. Each monitor must be stopped
+    # before its socket closes, and the sockets of an RPC client's links closed too.
+    # (A trio run cannot end with a service still open in it.)
+    if loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    server = rpc.serve_rpc(Handler(), bind=LOOPBACK)
+    try:
+        loop.run_until_complete(server.__aenter__())
+        (address,) = server.transport.bindings()
+        client = rpc.connect_rpc(connect=address)
+        notifier = rpc.connect_pipeline(connect="tcp://127.0.0.1:9")
+        loop.run_until_complete(client.__aenter__())
+        loop.run_until_complete(notifier.__aenter__())
+    finally:
+        loop.close()
+    links = list(client._by_endpoint.values())
+    watchers = [link.watcher for link in links]
+    watchers += [client._main_watcher, notifier._watcher]
+    client.close()
+    notifier.close()
+    server.close()
+    assert links
+    assert all(link.pump.socket.closed for link in links)
+    monitors = [watcher._monitor for watcher in watchers if watcher is not None]
+    assert len(monitors) == len(links) + 2
+    assert all(monitor is not None and monitor.closed for monitor in monitors)
+
+
 def test_close_while_the_loop_is_not_running() -> None:
     # aiozmq's way: close() between two run_until_complete() calls, then wait_closed().
     loop = asyncio.new_event_loop()

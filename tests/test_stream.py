@@ -13,7 +13,7 @@ import pytest
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, endpoint, rpc_pair, wait_until
+from .support import LOOPBACK, SAFETY, endpoint, rpc_pair, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -191,6 +191,19 @@ async def test_leaving_early_closes_the_generator_on_the_server(how: str) -> Non
         assert await client.call.ping() == "pong"
 
 
+async def test_leaving_early_closes_the_generator_of_a_server_that_connected_to_us() -> None:
+    # A client that binds sends no cancels for calls; a stream's cancel must still
+    # go, or the generator waits for credit forever and keeps its call slot.
+    handler = Streams()
+    async with rpc.connect_rpc(bind=LOOPBACK, stream_window=2) as client:  # noqa: SIM117
+        async with rpc.serve_rpc(handler, connect=endpoint(client)) as server:
+            async with client.stream.endless() as items:
+                assert await items.__anext__() == 1
+            with anyio.fail_after(20):
+                await handler.all_closed.wait()
+            await wait_until(lambda: server.running_calls == 0)
+
+
 async def test_the_timeout_bounds_each_wait_for_an_item() -> None:
     handler = Streams()
     async with rpc_pair(handler) as (server, client):
@@ -292,6 +305,84 @@ async def test_credit_is_read_while_requests_wait_behind_a_starved_stream() -> N
         with anyio.fail_after(20):
             await handler.all_closed.wait()
         await wait_until(lambda: server.running_calls == 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the server stops reading once twice the queue limit waits behind a starved "
+    "stream, so the credit that would free the stream's slot is never read: a deadlock",
+)
+async def test_credit_is_read_however_many_requests_wait_behind_a_starved_stream() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"max_concurrent_calls": 1, "grace": 0}, stream_window=2) as (
+            server,
+            client,
+        ),
+        anyio.create_task_group() as tg,
+    ):
+        async with client.stream.endless() as items:
+            assert await items.__anext__() == 1
+            await wait_until(lambda: handler.produced == 2)
+            for _ in range(200):  # more than twice the queue limit of 64
+                tg.start_soon(client.call.ping)
+            await wait_until(lambda: len(server._waiting) >= 128)
+            with anyio.fail_after(10):
+                for expected in range(2, 12):  # past the window: credit must be read
+                    assert await items.__anext__() == expected
+        with anyio.fail_after(SAFETY):
+            await handler.all_closed.wait()
+        tg.cancel_scope.cancel()
+
+
+async def test_a_stream_left_early_while_its_server_is_in_grace_is_cancelled() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"grace": None}, stream_window=2) as (server, client),
+        anyio.create_task_group() as tg,
+    ):
+        async with client.stream.endless() as items:
+            assert await items.__anext__() == 1
+            tg.start_soon(server.shutdown)  # waits for the stream, without bound
+            await wait_until(lambda: not server._grace.accepting)
+            for expected in range(2, 6):  # credit is still read in grace
+                assert await items.__anext__() == expected
+        with anyio.fail_after(SAFETY):  # the cancel is read too
+            await handler.all_closed.wait()
+            await server.wait_closed()
+
+
+async def test_a_stream_starved_of_credit_past_the_grace_ends_with_service_closed() -> None:
+    handler = Streams()
+    async with (
+        rpc_pair(handler, server={"grace": 0.1}, stream_window=2) as (server, client),
+        client.stream.endless() as items,
+    ):
+        assert await items.__anext__() == 1
+        await wait_until(lambda: handler.produced == 3)  # 2 and 3 sent: no room
+        await server.shutdown()
+        assert handler.closed == 1
+        assert [await items.__anext__(), await items.__anext__()] == [2, 3]
+        with anyio.fail_after(SAFETY), pytest.raises(rpc.ServiceClosedError, match="grace"):
+            await items.__anext__()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a server never learns that a stream's client connection is gone: the "
+    "generator waits for credit forever and keeps its slot of max_concurrent_calls",
+)
+async def test_a_stream_whose_client_connection_is_lost_is_cancelled_on_the_server() -> None:
+    handler = Streams()
+    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
+        # Items over the client's max_message_size make its ZeroMQ drop the connection.
+        async with rpc.connect_rpc(
+            connect=endpoint(server), stream_window=2, max_message_size=1000
+        ) as client:
+            with pytest.raises(rpc.ConnectionLostError), anyio.fail_after(SAFETY):
+                await read_into(client.stream.endless(2000), [])
+        with anyio.fail_after(10):
+            await handler.all_closed.wait()
 
 
 def _ran_ahead(handler: Streams, taken: int, least: int) -> bool:

@@ -135,6 +135,16 @@ class ConnectionWatcher:
         else:
             monitor.close(linger=0)
 
+    def abandon(self) -> None:
+        """As :meth:`close`, for a watcher whose event loop is gone: the monitor
+        socket is closed directly (no task pumps it any more); call it before
+        closing the watched socket."""
+        monitor = self._monitor
+        if monitor is None or monitor.closed or self._sock.closed:
+            return
+        self._sock.disable_monitor()
+        monitor.close(linger=0)
+
     def _on_event(self, frames: list[Frame]) -> None:
         try:
             event = parse_monitor_message([bytes(frame) for frame in frames])

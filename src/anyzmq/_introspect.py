@@ -47,11 +47,14 @@ class MethodInfo:
         signature: its parameters and return annotation as written in Python, without
             ``self``: ``"(a: int, b: int = 10) -> int"``.
         doc: its docstring, with indentation cleaned; ``""`` when it has none.
+        stream: whether it is a stream method (an async generator), to be read
+            with ``client.stream`` rather than called with ``client.call``.
     """
 
     name: str
     signature: str
     doc: str
+    stream: bool = False
 
     @property
     def summary(self) -> str:
@@ -128,15 +131,16 @@ def _entries(handler: object) -> Iterator[tuple[str, object]]:
     # Another AbstractHandler only answers __getitem__: it cannot be listed.
 
 
-def describe(root: HandlerLike) -> list[dict[str, str]]:
+def describe(root: HandlerLike) -> list[dict[str, str | bool]]:
     """Every ``@method`` reachable from ``root``, sorted by dotted name, as
-    ``{"name", "signature", "doc"}`` maps (what the introspection request answers).
+    ``{"name", "signature", "doc", "stream"}`` maps (what the introspection request
+    answers).
 
     Never raises for what a handler holds: entries that :func:`lookup` cannot
     reach are left out, and so are namespaces deeper than :data:`MAX_DEPTH` or
     met again below themselves.
     """
-    found: list[dict[str, str]] = []
+    found: list[dict[str, str | bool]] = []
     _walk(root, root, (), {id(root)}, found)
     found.sort(key=lambda entry: entry["name"])
     return found
@@ -147,7 +151,7 @@ def _walk(
     handler: object,
     path: tuple[str, ...],
     seen: set[int],
-    found: list[dict[str, str]],
+    found: list[dict[str, str | bool]],
 ) -> None:
     if len(path) >= MAX_DEPTH:
         return
@@ -163,7 +167,7 @@ def _walk(
             seen.discard(id(value))
 
 
-def _add(root: HandlerLike, name: str, found: list[dict[str, str]]) -> None:
+def _add(root: HandlerLike, name: str, found: list[dict[str, str | bool]]) -> None:
     if name == DESCRIBE:
         return  # a dict key that spells the reserved name: the request shadows it
     try:
@@ -176,6 +180,7 @@ def _add(root: HandlerLike, name: str, found: list[dict[str, str]]) -> None:
             "name": name,
             "signature": signature_text(target.func, drop_first=target.bound_self is not None),
             "doc": inspect.cleandoc(doc) if isinstance(doc, str) else "",
+            "stream": target.spec.is_stream,
         }
     )
 
@@ -205,10 +210,11 @@ async def request_description(request: _Request) -> list[MethodInfo]:
 
 def method_infos(answer: object) -> list[MethodInfo]:
     """The :class:`MethodInfo` records of an introspection answer (keys beyond
-    name, signature and doc are ignored).
+    name, signature, doc and stream are ignored; no stream means not one).
 
     Raises:
-        ProtocolError: ``answer`` is not a sequence of such maps with str values.
+        ProtocolError: ``answer`` is not a sequence of such maps with str values
+            (and a bool stream).
     """
     if not isinstance(answer, list | tuple):
         raise ProtocolError(f"malformed introspection answer: {bounded_repr(answer)}")
@@ -217,7 +223,10 @@ def method_infos(answer: object) -> list[MethodInfo]:
         if not isinstance(entry, Mapping):
             raise ProtocolError(f"malformed introspection entry: {bounded_repr(entry)}")
         name, signature, doc = (entry.get(key) for key in ("name", "signature", "doc"))
+        stream = entry.get("stream", False)
         if not (isinstance(name, str) and isinstance(signature, str) and isinstance(doc, str)):
             raise ProtocolError(f"malformed introspection entry: {bounded_repr(entry)}")
-        infos.append(MethodInfo(name, signature, doc))
+        if not isinstance(stream, bool):
+            raise ProtocolError(f"malformed introspection entry: {bounded_repr(entry)}")
+        infos.append(MethodInfo(name, signature, doc, stream))
     return infos

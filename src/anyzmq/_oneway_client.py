@@ -109,6 +109,10 @@ class OneWayClient(Service):
         if self._watcher is not None:
             self._watcher.close()  # if it never ran
 
+    def _on_abandoned(self) -> None:
+        if self._watcher is not None:
+            self._watcher.abandon()
+
     def _admitted(self, endpoint: str) -> None:
         self._handshakes.admitted(endpoint)
 

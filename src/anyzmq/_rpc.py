@@ -256,10 +256,7 @@ class RPCClient(Service):
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         main = self._check_open()
-        if self._handshakes.any_refused:
-            refusal = self._handshakes.refusal(self._transport)
-            if refusal is not None:
-                raise refusal
+        self._check_admitted()
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
         budget = math.inf if timeout is None else timeout
@@ -302,6 +299,13 @@ class RPCClient(Service):
             raise error
         return value
 
+    def _check_admitted(self) -> None:
+        """Raise :class:`AuthenticationError` while every server refuses the client."""
+        if self._handshakes.any_refused:
+            refusal = self._handshakes.refusal(self._transport)
+            if refusal is not None:
+                raise refusal
+
     def _open_stream(
         self,
         name: str,
@@ -322,9 +326,11 @@ class RPCClient(Service):
 
         Raises:
             ServiceClosedError: the client is not open.
+            AuthenticationError: every server refuses the client.
             TypeError: an argument cannot be serialized.
         """
         main = self._check_open()
+        self._check_admitted()
         request_id = self._ids.next_id(self._in_use)
         frames = (
             opening,
@@ -350,9 +356,13 @@ class RPCClient(Service):
         link = self._bound_link = Link(pump, None)
         return link
 
-    def _call_abandoned(self, link: Link, request_id: int) -> None:
-        """The caller of ``request_id`` has gone: tell the server, if it listens."""
-        if not link.cancels or link.peer is PeerKind.AIOZMQ:
+    def _call_abandoned(self, link: Link, request_id: int, *, stream: bool = False) -> None:
+        """The caller of ``request_id`` has gone: tell the server, if it listens.
+
+        A stream's cancel goes over a bound socket too, as its credits do: with
+        one server behind it, that is the one running the stream (with several,
+        an unknown cancel is ignored by the others)."""
+        if not (link.cancels or stream) or link.peer is PeerKind.AIOZMQ:
             return
         if link.peer is PeerKind.UNKNOWN:
             link.defer_cancel(request_id)
@@ -533,6 +543,9 @@ class RPCClient(Service):
             if pending.link is link and not pending.done:
                 pending.lost = True  # nothing to cancel: it never reached a server
                 pending.resolve(None, refusal)
+        if self._streams:
+            where = link.endpoint
+            self._streams.fail_link(link, lambda: self._handshakes.refused(where) or refusal)
 
     def _connection_lost(self, link: Link, endpoint: str) -> None:
         """A connection of ``link`` was lost: fail the calls that went over it
@@ -718,6 +731,14 @@ class RPCClient(Service):
                 if link.watcher is not None:
                     link.watcher.close()
                 link.pump.socket.close(linger=0)
+
+    def _on_abandoned(self) -> None:
+        for link in self._by_endpoint.values():
+            if link.watcher is not None:
+                link.watcher.abandon()
+            link.pump.socket.close(linger=0)
+        if self._main_watcher is not None:
+            self._main_watcher.abandon()
 
 
 @final

@@ -333,6 +333,7 @@ class Service:
         self._transport = None
         if self._curve_session is not None:
             self._curve_session.close()
+        self._on_abandoned()  # first: it stops the sockets' monitors
         if self._pump is not None:
             self._pump.socket.close(linger=0)
 
@@ -391,6 +392,10 @@ class Service:
     def _on_closed(self) -> None:
         """Called once when the service stops (or fails to enter), before the
         socket closes."""
+
+    def _on_abandoned(self) -> None:
+        """Called once when the service's event loop is gone, before its socket
+        closes: stop monitors and close other sockets, without the loop."""
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

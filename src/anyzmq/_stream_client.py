@@ -239,7 +239,8 @@ class Stream:
     Iterating raises what the method raised (translated as for calls), after
     every item it yielded before; :class:`TimeoutError` when no item comes within
     the timeout; :class:`ConnectionLostError` when the connection is lost (after
-    the items already received); :class:`ServiceClosedError` when the client
+    the items already received); :class:`AuthenticationError` when the server
+    refuses the client in the handshake; :class:`ServiceClosedError` when the client
     closes; :class:`StreamMismatchError` when the method is not a stream method
     or the server does not stream; :class:`ProtocolError` when an item cannot be
     decoded.
@@ -273,6 +274,7 @@ class Stream:
         Raises:
             RuntimeError: the stream was entered already.
             ServiceClosedError: the client is not open.
+            AuthenticationError: every server refuses the client (nothing is sent then).
             TypeError: an argument cannot be serialized (nothing is sent then).
             TimeoutError: the request could not be queued within the timeout.
         """
@@ -312,7 +314,7 @@ class Stream:
         self._client._streams.remove(state)
         if state.end is None:
             # Left before the end: the server stops the method (when it listens).
-            self._client._call_abandoned(state.link, state.request_id)
+            self._client._call_abandoned(state.link, state.request_id, stream=True)
         state.buffer.clear()
         state.end = (False, b"")  # nothing more comes through this object
 

@@ -7,6 +7,7 @@ per event (``started hold``), and serves until stdin closes.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 
 import anyio
 import anyio.to_thread
@@ -27,6 +28,14 @@ class Handler(rpc.AttrHandler):
     async def hold(self) -> None:
         say("started hold")
         await anyio.sleep_forever()
+
+    @rpc.method
+    async def numbers(self) -> AsyncIterator[int]:
+        say("started numbers")
+        number = 0
+        while True:
+            number += 1
+            yield number
 
     @rpc.method
     async def sleep(self, seconds: float) -> float:

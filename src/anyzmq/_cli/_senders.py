@@ -111,8 +111,12 @@ async def inspect(args: argparse.Namespace) -> None:
 
 
 def listing_text(listing: Iterable[MethodInfo]) -> str:
-    """One line per method: ``name(signature)``, then the first line of its doc."""
-    heads = [(info.name + info.signature, info.summary) for info in listing]
+    """One line per method: ``name(signature)`` (and ``[stream]`` for a stream
+    method), then the first line of its doc."""
+    heads = [
+        (info.name + info.signature + (" [stream]" if info.stream else ""), info.summary)
+        for info in listing
+    ]
     width = min(max((len(head) for head, _ in heads), default=0), COLUMN)
     lines = [f"{head:<{width}}  {summary}".rstrip() for head, summary in heads]
     return "".join(line + "\n" for line in lines)
