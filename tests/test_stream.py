@@ -9,11 +9,21 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import msgpack
 import pytest
+import zmq
 
-from anyzmq import rpc
+from anyzmq import _wire, rpc
 
-from .support import LOOPBACK, SAFETY, endpoint, rpc_pair, wait_until
+from .support import (
+    LOOPBACK,
+    SAFETY,
+    endpoint,
+    raw_socket,
+    request_header,
+    rpc_pair,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -367,22 +377,18 @@ async def test_a_stream_starved_of_credit_past_the_grace_ends_with_service_close
             await items.__anext__()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a server never learns that a stream's client connection is gone: the "
-    "generator waits for credit forever and keeps its slot of max_concurrent_calls",
-)
 async def test_a_stream_whose_client_connection_is_lost_is_cancelled_on_the_server() -> None:
     handler = Streams()
-    async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
+    async with rpc.serve_rpc(handler, bind=LOOPBACK, heartbeat=0.2) as server:
         # Items over the client's max_message_size make its ZeroMQ drop the connection.
         async with rpc.connect_rpc(
             connect=endpoint(server), stream_window=2, max_message_size=1000
         ) as client:
             with pytest.raises(rpc.ConnectionLostError), anyio.fail_after(SAFETY):
                 await read_into(client.stream.endless(2000), [])
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await handler.all_closed.wait()
+        await wait_until(lambda: server.running_calls == 0 and server.abandoned_calls == 1)
 
 
 def _ran_ahead(handler: Streams, taken: int, least: int) -> bool:
@@ -561,3 +567,40 @@ def test_a_sync_generator_cannot_be_a_method() -> None:
         @rpc.method
         def numbers() -> object:
             yield 1
+
+
+async def test_a_live_caller_that_reads_slowly_is_not_taken_for_gone() -> None:
+    # A raw client opens a stream with a window of one item and then only counts
+    # what arrives: the server asks, every 50 ms, whether it is still connected.
+    handler = Streams()
+    async with rpc.serve_rpc(handler, bind=LOOPBACK, heartbeat=0.05) as server:
+        dealer = raw_socket(zmq.DEALER, endpoint(server))
+        try:
+            request = [
+                _wire.stream_frame(math.inf, 1, 1 << 20, "endless"),
+                request_header(7),
+                b"",
+                msgpack.packb([]),
+                msgpack.packb({}),
+            ]
+            dealer.send_multipart(request)
+            hellos = items = 0
+
+            def arrived() -> bool:
+                nonlocal hellos, items
+                while dealer.poll(0):
+                    frames = dealer.recv_multipart()
+                    hellos += frames == [_wire.HELLO]
+                    items += frames[0] == _wire.ITEM_MARK
+                return hellos >= 5 and items == 1
+
+            await wait_until(arrived, within=SAFETY)  # probed again and again, still there
+            assert server.running_calls == 1
+            assert server.abandoned_calls == 0
+            dealer.send(_wire.credit_frame(7, 1, 1 << 10))
+            await wait_until(lambda: not arrived() and items == 2, within=SAFETY)
+            dealer.send(_wire.cancel_frame(7))
+            with anyio.fail_after(SAFETY):
+                await handler.all_closed.wait()
+        finally:
+            dealer.close(linger=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
@@ -47,7 +48,7 @@ from ._stream_client import (
     StreamCall,
     check_window,
 )
-from ._stream_server import StreamWindow, run_stream
+from ._stream_server import CallerGone, StreamWindow, run_stream
 from ._transport import Transport, set_option
 
 __all__ = ["RPCClient", "RPCClientView", "RPCServer", "connect_rpc", "serve_rpc"]
@@ -800,6 +801,9 @@ class RPCServer(ServerBase):
         self._headers = _wire.ReplyHeaders()
         self._greeted: set[bytes | tuple[bytes, ...]] = set()
         self._introspection = bool(introspection)
+        self._user_router_mandatory = any(
+            option == zmq.ROUTER_MANDATORY and value for option, value in self._socket_options
+        )
 
     def _on_message(self, frames: list[Frame]) -> None:
         count = len(frames)
@@ -847,7 +851,43 @@ class RPCServer(ServerBase):
     async def _stream(self, call: _Call, window: StreamWindow) -> None:
         items = call.target.func(*call.call_args, **call.call_kwargs)
         send = partial(self._send_item, call.reply)
-        await run_stream(items, window, self._codec.packb, send, call.name, self._stream_starving)
+        connected = partial(self._still_connected, call.reply.envelope)
+        every = self._heartbeat or DEFAULT_HEARTBEAT
+        try:
+            await run_stream(
+                items,
+                window,
+                self._codec.packb,
+                send,
+                call.name,
+                self._stream_starving,
+                connected,
+                every,
+            )
+        except CallerGone:
+            self._abandon_call(call, "its caller's connection is gone")
+
+    def _still_connected(self, envelope: list[Frame]) -> bool:
+        """Whether the peer of ``envelope`` still has a connection to this server.
+
+        Probes with a hello (which anyzmq clients ignore) sent with
+        ``ROUTER_MANDATORY`` on for that one send: a ROUTER reports a routing id it
+        no longer knows with ``EHOSTUNREACH`` rather than dropping the message.
+        Behind a proxy this sees the proxy's connection, not the caller's.
+        """
+        pump = self._pump
+        if pump is None or pump.closed:
+            return True  # closing: the stream ends anyway
+        sock = pump.socket
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        try:
+            sock.send_multipart([*envelope, _wire.HELLO], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            return exc.errno != errno.EHOSTUNREACH  # EAGAIN: there, its queue is full
+        finally:
+            if not self._user_router_mandatory:
+                sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        return True
 
     async def _send_item(self, reply: _Reply, body: bytes) -> None:
         header = self._headers.header(reply.request_id, is_error=False)

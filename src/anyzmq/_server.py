@@ -465,6 +465,13 @@ class ServerBase(Service):
             self._count_abandoned(call.name, "its caller cancelled it")
             call.scope.cancel()
 
+    def _abandon_call(self, call: _Call, why: str) -> None:
+        """Answer running ``call`` with nothing: its caller has gone (``why``)."""
+        if call.abandoned or call.finished:
+            return
+        call.abandoned = True
+        self._count_abandoned(call.name, why)
+
     def _queue_room(self) -> int:
         """Requests that may wait before the server stops reading: twice as many
         while a stream waits for credit, which only reading can bring."""

@@ -12,6 +12,12 @@ still goes, alone). The generator is closed however the stream ends, so its
 Credit only comes if the server reads, so while a stream waits for it, the queue
 of requests waiting behind ``max_concurrent_calls`` may grow to twice that limit
 before the server stops reading.
+
+A caller that vanished (its process died, its connection was dropped) sends no
+cancel that could reach the stream, and a new connection of the same client
+comes with a new routing id. So while it waits for credit, a stream asks every
+``every`` seconds whether its caller is still connected, and ends with
+:class:`CallerGone` when it is not.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from typing import Any, final
 
 import anyio
 
-__all__ = ["StreamWindow", "run_stream"]
+__all__ = ["CallerGone", "StreamWindow", "run_stream"]
+
+
+class CallerGone(Exception):
+    """The caller of a stream waiting for credit is no longer connected."""
 
 
 @final
@@ -54,9 +64,16 @@ class StreamWindow:
             self._room.set()
             self._room = None
 
-    async def wait_for_room(self, starving: Callable[[bool], None]) -> None:
+    async def wait_for_room(
+        self, starving: Callable[[bool], None], connected: Callable[[], bool], every: float
+    ) -> None:
         """Return once the window has room (a cancellation point when it has none);
-        ``starving`` is told when the wait starts and ends."""
+        ``starving`` is told when the wait starts and ends.
+
+        Raises:
+            CallerGone: ``connected()``, asked every ``every`` seconds of waiting,
+                said the caller is gone.
+        """
         if self.has_room:
             return
         starving(True)
@@ -64,7 +81,10 @@ class StreamWindow:
             while not self.has_room:
                 if self._room is None:
                     self._room = anyio.Event()
-                await self._room.wait()
+                with anyio.move_on_after(every):
+                    await self._room.wait()
+                if not self.has_room and not connected():
+                    raise CallerGone
         finally:
             starving(False)
 
@@ -76,17 +96,20 @@ async def run_stream(
     send: Callable[[bytes], Awaitable[None]],
     name: str,
     starving: Callable[[bool], None],
+    connected: Callable[[], bool],
+    every: float,
 ) -> None:
     """Send every item of ``items`` within ``window``, then close the generator;
     ``starving`` is told when the stream starts and stops waiting for credit.
 
     Raises:
         TypeError: an item cannot be serialized (the stream ends with it).
+        CallerGone: the caller vanished while the stream waited for its credit.
         Exception: what the generator raised.
     """
     try:
         while True:
-            await window.wait_for_room(starving)
+            await window.wait_for_room(starving, connected, every)
             try:
                 item = await items.__anext__()
             except StopAsyncIteration:
