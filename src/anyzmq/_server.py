@@ -142,6 +142,12 @@ class _Call:
         self.server._finish(self, None, self.server._timeout_error(self.name))
 
 
+_BUSY: Final = (
+    "the server is busy: every call slot is taken, streams wait for their callers' "
+    "credit and its queue of waiting calls is full; try again later"
+)
+
+
 def _mismatch(name: str, is_stream: bool) -> StreamMismatchError:
     if is_stream:
         return StreamMismatchError(
@@ -413,8 +419,14 @@ class ServerBase(Service):
         if self._max_calls is None or self._running < self._max_calls:
             self._launch(call)
             return
+        if self._starving and len(self._waiting) >= self._queue_room():
+            # Only reading brings the credit a starving stream waits for: the
+            # server reads on and refuses what its queue has no room for.
+            self._forget(call)
+            self._finish(call, None, ServiceClosedError(_BUSY))
+            return
         self._waiting.append(call)
-        if len(self._waiting) >= self._queue_room():
+        if len(self._waiting) >= self._queue_room() and not self._starving:
             self._check_open().pause_reading()  # backpressure until one finishes
 
     def _launch(self, call: _Call) -> None:
@@ -483,7 +495,7 @@ class ServerBase(Service):
         pump = self._pump
         if self._max_calls is None or pump is None:
             return
-        if len(self._waiting) < self._queue_room():
+        if self._starving or len(self._waiting) < self._queue_room():
             pump.resume_reading()
         else:
             pump.pause_reading()

@@ -9,9 +9,10 @@ items, and fewer bytes than its bytes (an item larger than the whole byte window
 still goes, alone). The generator is closed however the stream ends, so its
 ``finally`` runs.
 
-Credit only comes if the server reads, so while a stream waits for it, the queue
-of requests waiting behind ``max_concurrent_calls`` may grow to twice that limit
-before the server stops reading.
+Credit only comes if the server reads, so while a stream waits for it the server
+never stops reading: the queue of requests waiting behind ``max_concurrent_calls``
+may grow to twice its limit, and a request beyond that is refused at once with
+``ServiceClosedError`` (see ``ServerBase._start``).
 
 A caller that vanished (its process died, its connection was dropped) sends no
 cancel that could reach the stream, and a new connection of the same client
