@@ -665,10 +665,12 @@ class RPCClient(Service):
             self._drops.report(str(exc))
             return
         pending = self._pending.get(request_id)
-        if pending is None and self._streams.ended(request_id, is_error, body):
+        if pending is None and self._streams.ended(request_id, is_error, body, link):
             return
-        if pending is None or pending.done:
-            logger.debug("answer to call #%d dropped: no call waits for it", request_id)
+        # Only the server a call went to answers it: another of the client's
+        # servers cannot answer (or end) a call or stream that is not its own.
+        if pending is None or pending.done or pending.link is not link:
+            logger.debug("answer to call #%d dropped: no call waits for it there", request_id)
             return
         pending.answered = True
         try:
@@ -693,12 +695,12 @@ class RPCClient(Service):
         if mark == _wire.ITEM_MARK:
             if link.peer is not PeerKind.ANYZMQ:
                 self._peer_is(link, PeerKind.ANYZMQ)
-            if not self._streams.item(request_id, body):
+            if not self._streams.item(request_id, body, link):
                 logger.debug("item of stream #%d dropped: no stream waits for it", request_id)
             return
         if link.peer is not PeerKind.AIOZMQ:
             self._peer_is(link, PeerKind.AIOZMQ)
-        self._streams.refused(request_id, link.endpoint)
+        self._streams.refused(request_id, link)
 
     def _before_close(self) -> None:
         # Tell the servers that listen which calls nobody waits for any more.

@@ -154,10 +154,11 @@ class ClientStreams:
         if self._open.get(state.request_id) is state:
             del self._open[state.request_id]
 
-    def item(self, request_id: int, body: Frame) -> bool:
-        """An item arrived; False when no open stream has ``request_id``."""
+    def item(self, request_id: int, body: Frame, link: Link) -> bool:
+        """An item arrived over ``link``; False when no open stream of that link
+        has ``request_id``."""
         state = self._open.get(request_id)
-        if state is None or state.finished:
+        if state is None or state.finished or state.link is not link:
             return False
         state.buffer.append(body)
         state.buffered_bytes += len(body)
@@ -168,18 +169,22 @@ class ClientStreams:
         state.wake()
         return True
 
-    def ended(self, request_id: int, is_error: bool, body: Frame) -> bool:
-        """The stream's final answer arrived; False when no stream has ``request_id``."""
+    def ended(self, request_id: int, is_error: bool, body: Frame, link: Link) -> bool:
+        """The stream's final answer arrived over ``link``; False when no stream of
+        that link has ``request_id``."""
         state = self._open.get(request_id)
-        if state is None or state.finished:
+        if state is None or state.finished or state.link is not link:
             return False
         state.end = (is_error, body)
         state.wake()
         return True
 
-    def refused(self, request_id: int, endpoint: str | None) -> bool:
-        """A server that does not stream echoed the stream's request."""
-        where = f" at {endpoint}" if endpoint else ""
+    def refused(self, request_id: int, link: Link) -> bool:
+        """A server that does not stream echoed the stream's request over ``link``."""
+        state = self._open.get(request_id)
+        if state is None or state.link is not link:
+            return False
+        where = f" at {link.endpoint}" if link.endpoint else ""
         return self.fail(
             request_id,
             StreamMismatchError(f"the server{where} does not stream (an aiozmq server?)"),
