@@ -175,6 +175,7 @@ class SocketPump:
     __slots__ = (
         "_backend",
         "_fd",
+        "_input_seen",
         "_on_message",
         "_readiness",
         "_recv",
@@ -200,6 +201,7 @@ class SocketPump:
         self._readiness: Readiness | None = None  # while run() runs
         self._writable: anyio.Event | None = None  # what blocked senders wait on
         self._sends = 0
+        self._input_seen = False  # the probe saw input that the pump has not received
 
     @property
     def socket(self) -> zmq.Socket[bytes]:
@@ -377,7 +379,13 @@ class SocketPump:
         """
         sock = self._sock
         recv = self._recv
-        events = _events(sock)
+        if self._input_seen:
+            # The probe that woke the pump read EVENTS and saw input, which only
+            # this task receives: it is still there (a stale read costs zmq.Again).
+            self._input_seen = False
+            events = _POLLIN
+        else:
+            events = _events(sock)
         on_message = self._on_message
         if on_message is None:
             return events
@@ -422,6 +430,7 @@ class SocketPump:
                 self._readiness.wake()
             return
         if events & _POLLIN and self._state is _PARKED and self._readiness is not None:
+            self._input_seen = True
             self._readiness.wake()
         if events & _POLLOUT:
             self._wake_senders()
