@@ -99,6 +99,29 @@ async def test_messages_queued_before_the_pump_starts_are_seen() -> None:
     assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(10)]
 
 
+async def test_input_reported_but_gone_costs_the_pump_nothing() -> None:
+    # The pump trusts the probe that woke it about input and receives without
+    # reading EVENTS first; were that report wrong, the receive meets zmq.Again,
+    # and the pump must read EVENTS again and wait, then receive what comes.
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    collector = Collector(3)
+    pump = SocketPump(ours, current_backend())
+    pump._input_seen = True  # a report of input, with none queued
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump.run, collector)
+            await wait_for(lambda: pump.state is PumpState.PARKED)  # the report was used
+            assert not pump._input_seen
+            for i in range(3):
+                peer.send(b"%d" % i)
+            await collector.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        pump.close()
+        peer.close()
+    assert [m[0] for m in collector.messages] == [b"0", b"1", b"2"]
+
+
 async def test_ping_pong_where_sends_consume_the_edge() -> None:
     # Each side answers every message it receives with a send from inside its
     # receive callback: sends that swallow the FD's edge must not stall input.

@@ -60,6 +60,9 @@ class Readiness(Protocol):
 
 
 class Backend(Protocol):
+    #: :func:`anyio.current_time`'s clock, without its look-up of the running library.
+    now: Callable[[], float]
+
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         """Readiness for ``fd``; ``probe`` looks at the socket after sends."""
 
@@ -89,10 +92,11 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self.now: Callable[[], float] = loop.time
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         reader = _LoopReadiness(self._loop, fd, probe)
@@ -230,7 +234,7 @@ class _TrioReadiness(_PollReadiness):
 
 @final
 class _TrioBackend:
-    __slots__ = ("_current_token", "_token")
+    __slots__ = ("_current_token", "_token", "now")
 
     def __init__(self) -> None:
         import trio
@@ -239,6 +243,7 @@ class _TrioBackend:
         _TrioReadiness.bind(trio)
         self._current_token: Callable[[], object] = trio.lowlevel.current_trio_token
         self._token = trio.lowlevel.current_trio_token()
+        self.now: Callable[[], float] = trio.current_time
 
     def in_loop(self) -> bool:
         try:

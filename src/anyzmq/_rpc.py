@@ -169,6 +169,7 @@ class RPCClient(Service):
         )
         self._in_use = IdsInUse(self._pending, self._streams)
         self._new_waiter: Callable[[], Waiter] = _not_open
+        self._now: Callable[[], float] = anyio.current_time  # the backend's, on entering
         self._deadlines = Deadlines()
         self._links = Links()
         self._by_endpoint: dict[str, Link] = {}
@@ -263,7 +264,7 @@ class RPCClient(Service):
         budget = math.inf if timeout is None else timeout
         scope_deadline = anyio.current_effective_deadline()
         if scope_deadline != math.inf:
-            budget = min(budget, scope_deadline - anyio.current_time())
+            budget = min(budget, scope_deadline - self._now())
         request_id = self._ids.next_id(self._in_use)
         # Packing errors raise here, before anything is registered or sent.
         frames = (
@@ -277,7 +278,7 @@ class RPCClient(Service):
         pump = link.pump
         pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout, link)
         try:
-            deadline = None if timeout is None else anyio.current_time() + timeout
+            deadline = None if timeout is None else self._now() + timeout
             if link.settling is not None or not pump.send_nowait(frames):
                 with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
                     if link.settling is not None:  # just lost: it may not deliver
@@ -624,6 +625,7 @@ class RPCClient(Service):
 
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._new_waiter = backend.new_waiter
+        self._now = backend.now
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)

@@ -16,7 +16,7 @@ import contextvars
 import logging
 import math
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Final, final
 
@@ -219,6 +219,7 @@ class ServerBase(Service):
         self._queue_limit = max(self._max_calls or 0, MIN_QUEUED_CALLS)
         self._starving = 0  # streams waiting for their caller's credit
         self._cancelled: type[BaseException] = BaseException  # set on entering
+        self._now: Callable[[], float] = anyio.current_time  # the backend's, on entering
         self._limiter: anyio.CapacityLimiter | None = None
         self._grace: Grace[_Call] = Grace(check_grace(grace))
 
@@ -306,6 +307,7 @@ class ServerBase(Service):
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._grace.open()
         self._cancelled = anyio.get_cancelled_exc_class()
+        self._now = backend.now
         if self._threads is not None:
             self._limiter = anyio.CapacityLimiter(self._threads)
 
@@ -351,7 +353,7 @@ class ServerBase(Service):
             if not budget > 0:
                 self._count_abandoned(name_frame, "its caller's deadline had passed on arrival")
                 return
-            caller_deadline = anyio.current_time() + budget
+            caller_deadline = self._now() + budget
         if self._introspection and name_frame == DESCRIBE_FRAME:
             try:
                 listing = describe(self._handler)
