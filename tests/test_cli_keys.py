@@ -13,7 +13,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import zmq.auth
@@ -21,16 +20,11 @@ import zmq.auth
 from anyzmq import rpc
 
 from .support import LOOPBACK
-from .test_cli import PATIENCE, ROOT, Done, run, run_sync, running, server
+from .test_cli import PATIENCE, ROOT, Done, loop, run, run_sync, running, server
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def loop(anyio_backend: Any) -> str:
-    """The ``--backend`` of the processes: trio when the test runs on trio."""
-    name: str = anyio_backend[0]
-    return name
+__all__ = ["loop"]  # the fixture, shared with test_cli
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from anyzmq import _zap, rpc
 from anyzmq._context import shared_context
 from anyzmq._handshakes import Handshakes
 
-from .support import LOOPBACK, Recorder, endpoint, request_header, wait_until
+from .support import LOOPBACK, SAFETY, Recorder, endpoint, request_header, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ class Pair:
     async def delivered(self, client: Any, handler: Recorder) -> None:
         """Send until the server's handler has one call (a subscription, and any
         handshake, reaches the client late)."""
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             while True:
                 await self.send(client, "hello")
                 with anyio.move_on_after(0.05):
@@ -67,7 +67,7 @@ class Pair:
     async def refused(self, client: Any) -> rpc.AuthenticationError:
         """Send until a send raises AuthenticationError (one-way sends are queued
         until the client hears of the refusal; a call waits for it)."""
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             while True:
                 try:
                     await self.send(client, "nope")
@@ -131,7 +131,7 @@ class RefusalLog(logging.Handler):
             self.logged.set()
 
     async def first(self) -> str:
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             await self.logged.wait()
         return self.messages[0]
 
@@ -185,7 +185,7 @@ async def test_unlisted_client_is_refused(
             assert "authentication failed" in str(error)
             assert isinstance(error, ConnectionError)
             # Later sends fail at once while the server keeps refusing.
-            with anyio.fail_after(1), pytest.raises(rpc.AuthenticationError):
+            with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                 await pair.send(client, "again")
     with pytest.raises(TimeoutError):
         await handler.next(timeout=0.1)  # nothing reached the handler
@@ -234,7 +234,7 @@ async def test_a_call_in_flight_fails_at_the_refusal_not_by_a_timeout(
     async with rpc.serve_rpc(Recorder(), bind=LOOPBACK, curve=curve) as server:
         stranger = rpc.CurveClient(server_keys.public, stranger_keys)
         async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
-            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+            with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                 await client.call.record(1)
             assert client.pending_calls == 0
 
@@ -259,7 +259,7 @@ async def test_a_stream_in_flight_fails_at_the_refusal_with_authentication_error
     async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
         stranger = rpc.CurveClient(server_keys.public, stranger_keys)
         async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
-            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+            with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                 await _read_all(client)
 
 
@@ -270,7 +270,7 @@ async def test_a_stream_opened_once_refused_raises_authentication_error_at_once(
     async with rpc.serve_rpc(Numbers(), bind=LOOPBACK, curve=curve) as server:
         stranger = rpc.CurveClient(server_keys.public, stranger_keys)
         async with rpc.connect_rpc(connect=endpoint(server), curve=stranger) as client:
-            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+            with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                 await client.call.count(1)  # learns of the refusal
             with pytest.raises(rpc.AuthenticationError):
                 async with client.stream.count(3):
@@ -291,7 +291,7 @@ async def test_a_blocked_notification_is_woken_by_the_refusal(
                 for i in range(10_000):
                     await client.notify.record(i)
 
-            with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+            with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                 await flood()
 
 
@@ -317,7 +317,7 @@ async def test_two_servers_keep_their_own_lists(
                 await client.call.record("ok")
             bad = rpc.CurveClient(keys.public, refused)
             async with rpc.connect_rpc(connect=endpoint(server), curve=bad) as client:
-                with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                     await client.call.record("no")
     assert await first.next() == ("record", "ok")
     assert await second.next() == ("record", "ok")
@@ -339,7 +339,7 @@ async def test_the_handler_outlives_the_server_that_started_it(
                 if admitted:
                     await client.call.record(1)
                 else:
-                    with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                    with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                         await client.call.record(1)
     assert not _zap._handlers  # the last one to leave closed the handler
 
@@ -367,7 +367,7 @@ async def test_the_host_hands_over_when_it_leaves_first(
                     if admitted:
                         await client.call.record(1)
                     else:
-                        with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                        with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                             await client.call.record(1)
     assert not _zap._handlers
     # And a new handler can be bound at once by the next server.
@@ -438,7 +438,7 @@ async def test_a_handler_that_does_not_answer_admits_nobody(
         try:
             client.connect(endpoint(server))
             _send_request(client)
-            with anyio.fail_after(10):
+            with anyio.fail_after(SAFETY):
                 await asked.wait()
             # The server neither runs the call nor answers it meanwhile.
             assert not client.poll(300, zmq.POLLIN)
@@ -608,10 +608,10 @@ def test_the_handler_is_handed_over_across_threads_and_loops(
                 client_curve = rpc.CurveClient(server_keys.public, keys)
                 async with rpc.connect_rpc(connect=endpoint(server), curve=client_curve) as client:
                     if admitted:
-                        with anyio.fail_after(10):
+                        with anyio.fail_after(SAFETY):
                             await client.call.record(1)
                     else:
-                        with anyio.fail_after(10), pytest.raises(rpc.AuthenticationError):
+                        with anyio.fail_after(SAFETY), pytest.raises(rpc.AuthenticationError):
                             await client.call.record(1)
 
     thread = threading.Thread(target=run_first)
@@ -686,7 +686,7 @@ async def test_handlers_know_the_callers_key(
         pair.serve(handler, rpc.CurveServer(server_keys, [client_keys.public])) as server,
         pair.connect(endpoint(server), rpc.CurveClient(server_keys.public, client_keys)) as client,
     ):
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             while True:  # a subscription reaches the publisher late
                 await pair.send(client, "hello")
                 with anyio.move_on_after(0.05):
@@ -739,7 +739,7 @@ async def test_stream_methods_and_threaded_handlers_know_the_callers_key(
             connect=endpoint(server), curve=rpc.CurveClient(server_keys.public, client_keys)
         ) as client,
     ):
-        with anyio.fail_after(10):
+        with anyio.fail_after(SAFETY):
             async with client.stream.keys(3) as keys:
                 assert [key async for key in keys] == [client_keys.public] * 3
             assert await client.call.key() == client_keys.public
