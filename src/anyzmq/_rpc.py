@@ -885,9 +885,10 @@ class RPCServer(ServerBase):
         sock = pump.socket
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         try:
-            sock.send_multipart([*envelope, _wire.HELLO], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            return exc.errno != errno.EHOSTUNREACH  # EAGAIN: there, its queue is full
+            # Through the pump, which re-checks the FD's edge a send may take.
+            pump.send_nowait([*envelope, _wire.HELLO])  # False: there, its queue is full
+        except OSError as exc:
+            return exc.errno != errno.EHOSTUNREACH
         finally:
             if not self._user_router_mandatory:
                 sock.setsockopt(zmq.ROUTER_MANDATORY, 0)

@@ -472,11 +472,10 @@ class ServerBase(Service):
         call = self._calls.pop(key, None)
         if call is None or call.abandoned or call.finished:
             return  # already answered, or never known: nothing to do
-        call.abandoned = True
         if call.scope is None:
-            self._count_abandoned(call.name, "its caller cancelled it while it waited")
+            self._abandon_call(call, "its caller cancelled it while it waited")
         else:
-            self._count_abandoned(call.name, "its caller cancelled it")
+            self._abandon_call(call, "its caller cancelled it")
             call.scope.cancel()
 
     def _abandon_call(self, call: _Call, why: str) -> None:
