@@ -18,6 +18,7 @@ import pytest
 import zmq.auth
 
 from anyzmq import rpc
+from anyzmq._cli._parser import build_parser, glue_key_values
 
 from .support import LOOPBACK
 from .test_cli import PATIENCE, ROOT, Done, loop, run, run_sync, running, server
@@ -271,3 +272,14 @@ def test_the_documented_session_runs(tmp_path: Path) -> None:
     assert "anyzmq call: " in err.decode()
     assert "authentication failed" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+def test_a_server_key_that_starts_with_a_dash_is_read_as_a_value() -> None:
+    # One Z85 key in 85 starts with "-", which argparse would take for an option.
+    key = next(k.public for k in iter(rpc.curve_keypair, None) if k.public.startswith(b"-"))
+    argv = ["inspect", "tcp://127.0.0.1:5555", "--server-key", key.decode()]
+    args = build_parser().parse_args(glue_key_values(argv))
+    assert args.server_key == key
+    # After "--" every token is an argument, and stays as it was.
+    tail = ["call", "tcp://127.0.0.1:5555", "echo", "--", "--server-key", "-x"]
+    assert glue_key_values(tail) == tail

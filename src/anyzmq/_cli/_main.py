@@ -13,7 +13,7 @@ import anyio
 
 from ._exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from ._keys import curve_misuse
-from ._parser import build_parser
+from ._parser import build_parser, glue_key_values
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``anyzmq`` command line (``argv`` defaults to ``sys.argv[1:]``) and
     return its exit code (see ``docs/cli.md``); a usage error exits 2 directly."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_key_values(sys.argv[1:] if argv is None else argv))
     if hasattr(args, "endpoints") and not args.endpoints:
         args.subparser.error("give at least one --bind or --connect")
     misuse = curve_misuse(args)

@@ -16,7 +16,7 @@ from ._runners import listen, serve
 from ._senders import call, inspect, notify, publish
 from ._values import read_keyword, read_value
 
-__all__ = ["BACKENDS", "DEFAULT_TIMEOUT", "build_parser"]
+__all__ = ["BACKENDS", "DEFAULT_TIMEOUT", "build_parser", "glue_key_values"]
 
 #: The event loops a command can run on (``--backend``).
 BACKENDS: Final = ("asyncio", "trio")
@@ -257,6 +257,26 @@ def _command(
     )
     parser.set_defaults(run=run, command=name, subparser=parser)
     return parser
+
+
+#: Options whose value may start with "-": a Z85 key may.
+_KEY_OPTIONS: Final = frozenset({"--server-key"})
+
+
+def glue_key_values(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--server-key KEY`` written ``--server-key=KEY``: argparse
+    takes a value that starts with "-" for an option, and one Z85 key in 85 does
+    (``--`` ends the options, and nothing after it is touched)."""
+    glued: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            glued.append(token)
+            glued.extend(tokens)
+            break
+        value = next(tokens, None) if token in _KEY_OPTIONS else None
+        glued.append(token if value is None else f"{token}={value}")
+    return glued
 
 
 def build_parser() -> argparse.ArgumentParser:
