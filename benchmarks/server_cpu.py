@@ -52,12 +52,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drive(endpoint: str, calls: int, method: bytes, in_flight: int) -> None:
-    """``calls`` requests, ``in_flight`` at a time, each answer checked."""
+def drive(endpoint: str, calls: int, method: bytes, in_flight: int, size: int) -> None:
+    """``calls`` requests of ``size`` random bytes, ``in_flight`` at a time, each
+    answer checked."""
     sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
-    payload = os.urandom(50)
+    payload = os.urandom(size)
     args, kwargs = msgpack.packb([payload]), msgpack.packb({})
     sent = received = 0
 
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--method", choices=["echo", "aecho"], default="echo")
     parser.add_argument("--calls", type=int, default=6000)
     parser.add_argument("--in-flight", type=int, default=1)
+    parser.add_argument("--size", type=int, default=50, help="payload bytes (default 50)")
     options = parser.parse_args()
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, options.backend],
@@ -95,9 +97,11 @@ def main() -> None:
     assert server.stdout is not None
     try:
         endpoint = server.stdout.readline().strip()
-        drive(endpoint, 200, options.method.encode(), options.in_flight)  # warm-up
+        drive(endpoint, 200, options.method.encode(), options.in_flight, options.size)  # warm-up
         before = cpu_seconds(server.pid)
-        drive(endpoint, options.calls, options.method.encode(), options.in_flight)
+        drive(
+            endpoint, options.calls, options.method.encode(), options.in_flight, options.size
+        )
         used = cpu_seconds(server.pid) - before
     finally:
         server.stdin.close()
