@@ -99,9 +99,7 @@ def main() -> None:
         endpoint = server.stdout.readline().strip()
         drive(endpoint, 200, options.method.encode(), options.in_flight, options.size)  # warm-up
         before = cpu_seconds(server.pid)
-        drive(
-            endpoint, options.calls, options.method.encode(), options.in_flight, options.size
-        )
+        drive(endpoint, options.calls, options.method.encode(), options.in_flight, options.size)
         used = cpu_seconds(server.pid) - before
     finally:
         server.stdin.close()

@@ -9,7 +9,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import anyio
 import pytest
@@ -136,7 +136,7 @@ async def test_bursts_end_and_later_input_is_still_received() -> None:
                 for _ in range(size):
                     peer.send(b"%d" % sent)
                     sent += 1
-                await wait_for(lambda: len(collector.messages) == sent)
+                await wait_for(lambda total=sent: len(collector.messages) == total)
     finally:
         peer.close()
     assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(sent)]
@@ -149,11 +149,11 @@ class _AgainOnce(zmq.Socket[bytes]):
     fail_at = 2  # the receive that fails (the second message of a burst)
     receives = 0  # declared here: pyzmq reads other attributes as socket options
 
-    def recv(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+    def recv(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self.receives += 1
         if self.receives == self.fail_at:
             raise zmq.Again()
-        return super().recv(*args, **kwargs)  # type: ignore[arg-type]
+        return super().recv(*args, **kwargs)
 
 
 async def test_input_seen_after_a_failed_receive_is_not_left_behind() -> None:
