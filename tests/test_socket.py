@@ -9,6 +9,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, NoReturn, cast
 
 import anyio
@@ -136,10 +137,14 @@ async def test_bursts_end_and_later_input_is_still_received() -> None:
                 for _ in range(size):
                     peer.send(b"%d" % sent)
                     sent += 1
-                await wait_for(lambda total=sent: len(collector.messages) == total)
+                await wait_for(partial(has_count, collector, sent))
     finally:
         peer.close()
     assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(sent)]
+
+
+def has_count(collector: Collector, count: int) -> bool:
+    return len(collector.messages) == count
 
 
 class _AgainOnce(zmq.Socket[bytes]):
@@ -149,7 +154,7 @@ class _AgainOnce(zmq.Socket[bytes]):
     fail_at = 2  # the receive that fails (the second message of a burst)
     receives = 0  # declared here: pyzmq reads other attributes as socket options
 
-    def recv(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def recv(self, *args: Any, **kwargs: Any) -> Any:
         self.receives += 1
         if self.receives == self.fail_at:
             raise zmq.Again()
