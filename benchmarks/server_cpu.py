@@ -3,6 +3,7 @@
     python benchmarks/server_cpu.py asyncio            # sync method, one call in flight
     python benchmarks/server_cpu.py trio --method aecho --in-flight 20
     PYTHONPATH=path/to/other/src python benchmarks/server_cpu.py asyncio   # another version
+    python benchmarks/server_cpu.py plain --size 262144   # a plain synchronous pyzmq server
 
 The client is as cheap as a client can be, so the figure is the server's own cost:
 CPU time (user + system, from /proc, Linux only) of the server process over the calls,
@@ -45,6 +46,23 @@ async def main():
 anyio.run(main, backend=sys.argv[1])
 """
 
+#: The least a server can do: a synchronous ROUTER loop that decodes the arguments
+#: and encodes the answer as anyzmq's server does, with pyzmq's default (copying)
+#: receives and sends.
+PLAIN_SERVER = """
+import struct, msgpack, zmq
+
+sock = zmq.Context.instance().socket(zmq.ROUTER)
+sock.bind_to_random_port("tcp://127.0.0.1")
+print(sock.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+while True:  # until killed
+    peer, header, _name, args, _kwargs = sock.recv_multipart()
+    (value,) = msgpack.unpackb(args)
+    _, _, request_id, _ = struct.unpack("<HHLd", header)
+    answer = struct.pack("<HHLd?", 1, 2, request_id, 0.0, False)
+    sock.send_multipart([peer, answer, msgpack.packb(value)])
+"""
+
 
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
@@ -81,14 +99,19 @@ def drive(endpoint: str, calls: int, method: bytes, in_flight: int, size: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("backend", choices=["asyncio", "trio"])
+    parser.add_argument("backend", choices=["asyncio", "trio", "plain"])
     parser.add_argument("--method", choices=["echo", "aecho"], default="echo")
     parser.add_argument("--calls", type=int, default=6000)
     parser.add_argument("--in-flight", type=int, default=1)
     parser.add_argument("--size", type=int, default=50, help="payload bytes (default 50)")
     options = parser.parse_args()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, options.backend],
+        [
+            sys.executable,
+            "-c",
+            PLAIN_SERVER if options.backend == "plain" else SERVER,
+            options.backend,
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -103,6 +126,8 @@ def main() -> None:
         used = cpu_seconds(server.pid) - before
     finally:
         server.stdin.close()
+        if options.backend == "plain":
+            server.kill()
         server.wait(timeout=30)
     print(f"server CPU per call: {used / options.calls * 1e6:.0f} us")
 
