@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import pytest
@@ -93,3 +93,21 @@ async def test_a_stream_needing_credit_arrives_whole_through_the_proxy() -> None
         with anyio.fail_after(30):
             async with client.stream.count(100) as items:
                 assert [item async for item in items] == list(range(100))
+
+
+@pytest.mark.parametrize("servers", [2, 3])
+async def test_a_stream_completes_when_its_credits_reach_other_servers(servers: int) -> None:
+    """The proxy's DEALER hands each credit to the next server in turn. A credit
+    carries totals, so the next one that reaches the stream's server makes up for
+    those that did not (two servers); a reader left waiting sends its last credit
+    again until one gets there (three). Without that the stream stalls for ever."""
+    async with proxy() as (frontend, backend), AsyncExitStack() as stack:
+        for _ in range(servers):
+            await stack.enter_async_context(rpc.serve_rpc(Probe(), connect=backend))
+        client = await stack.enter_async_context(
+            rpc.connect_rpc(connect=frontend, stream_window=8)  # no timeout
+        )
+        for _ in range(2):
+            with anyio.fail_after(30):
+                async with client.stream.count(100) as items:
+                    assert [item async for item in items] == list(range(100))
