@@ -10,6 +10,7 @@ import pytest
 
 from anyzmq import rpc
 from anyzmq._cli._main import _innermost
+from anyzmq._cli._parser import build_parser
 from anyzmq._cli._senders import error_text, listing_text
 from anyzmq._cli._values import read_keyword, read_value, to_json
 
@@ -107,3 +108,14 @@ def test_innermost_unwraps_single_member_groups_only() -> None:
     assert _innermost(BaseExceptionGroup("a", [ExceptionGroup("b", [inner])])) is inner
     pair = ExceptionGroup("c", [inner, KeyError()])
     assert _innermost(pair) is pair
+
+
+@pytest.mark.parametrize("command", ["call", "notify"])
+def test_a_missing_method_is_reported_alone(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "tcp://127.0.0.1:1"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith("the following arguments are required: METHOD\n")
+    assert build_parser().parse_args([command, "tcp://127.0.0.1:1", "m"]).args == []

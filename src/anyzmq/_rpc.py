@@ -166,6 +166,7 @@ class RPCClient(Service):
         self._streams = ClientStreams(
             check_window("stream_window", stream_window, _wire.MAX_WINDOW_ITEMS),
             check_window("stream_window_bytes", stream_window_bytes, _wire.MAX_WINDOW_BYTES),
+            self._heartbeat or DEFAULT_HEARTBEAT,
         )
         self._in_use = IdsInUse(self._pending, self._streams)
         self._new_waiter: Callable[[], Waiter] = _not_open

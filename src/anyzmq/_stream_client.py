@@ -7,6 +7,13 @@ or streams on the same socket. The buffer stays within the window because the
 server sends no more than the window ahead of what the consumer has taken; the
 consumer grants credit back (over the link that carried the request, so it
 reaches the server running the stream) each time it has taken half a window.
+
+A credit carries the totals taken since the stream began, so sending one again
+is harmless. A reader that waits with an empty buffer sends its last credit again,
+first after ``regrant_every / 32`` seconds, then at doubling intervals up to every
+``regrant_every`` seconds (the client's heartbeat): behind a proxy with several servers a credit may
+reach a server that does not run the stream, and the stream would otherwise wait
+for it forever.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ __all__ = [
     "StreamCall",
     "check_window",
 ]
+
+#: The first pause before a waiting reader sends its credit again, as a fraction
+#: of ``regrant_every``: short enough that a lost credit costs little, doubling so
+#: that a slow stream costs few messages.
+_FIRST_REGRANT_DIVISOR: Final = 32
 
 #: Default window of a stream: items the server may send ahead of the consumer.
 DEFAULT_STREAM_WINDOW: Final = 256
@@ -100,6 +112,8 @@ class _State:
         "arrived",
         "buffer",
         "buffered_bytes",
+        "credited_bytes",
+        "credited_items",
         "end",
         "failure",
         "link",
@@ -116,8 +130,10 @@ class _State:
         self.end: tuple[bool, Frame] | None = None  # the final answer: is_error, body
         self.failure: BaseException | None = None  # ends the stream after the buffer
         self.arrived: anyio.Event | None = None  # set when the reader waits
-        self.taken_items = 0  # taken and not yet credited back
+        self.taken_items = 0  # taken since the stream began
         self.taken_bytes = 0
+        self.credited_items = 0  # the totals of the last credit sent
+        self.credited_bytes = 0
 
     @property
     def finished(self) -> bool:
@@ -134,11 +150,12 @@ class ClientStreams:
     """The open streams of one client, by request id; the pump hands them what
     arrives for them."""
 
-    __slots__ = ("_open", "window_bytes", "window_items")
+    __slots__ = ("_open", "regrant_every", "window_bytes", "window_items")
 
-    def __init__(self, window_items: int, window_bytes: int) -> None:
+    def __init__(self, window_items: int, window_bytes: int, regrant_every: float) -> None:
         self.window_items = window_items
         self.window_bytes = window_bytes
+        self.regrant_every = regrant_every
         self._open: dict[int, _State] = {}
 
     def __contains__(self, request_id: object) -> bool:
@@ -346,32 +363,55 @@ class Stream:
             raise ProtocolError(f"an item of {self._name!r} cannot be decoded: {exc}") from exc
 
     async def _wait(self, state: _State) -> None:
+        """Wait for what comes next, sending the last credit again after a
+        pause that doubles from ``regrant_every / 32`` up to ``regrant_every``
+        (see the module's docstring).
+
+        Raises:
+            TimeoutError: nothing came within the timeout.
+        """
         state.arrived = arrived = anyio.Event()
-        if self._timeout is None:
-            await arrived.wait()
-            return
-        with anyio.move_on_after(self._timeout):
-            await arrived.wait()
-        if not arrived.is_set():
-            raise TimeoutError(f"no item of {self._name!r} within {self._timeout:g} s")
+        longest = self._client._streams.regrant_every
+        pause = longest / _FIRST_REGRANT_DIVISOR
+        now = anyio.current_time()
+        deadline = math.inf if self._timeout is None else now + self._timeout
+        while True:
+            # One scope per pause, the timeout's end included: a scope costs more
+            # than the wait itself when items come fast.
+            with anyio.move_on_after(min(pause, deadline - now)):
+                await arrived.wait()
+                return
+            now = anyio.current_time()
+            if now >= deadline:
+                raise TimeoutError(f"no item of {self._name!r} within {self._timeout:g} s")
+            if state.credited_items:
+                await self._send_credit(state)
+            pause = min(2 * pause, longest)
 
     async def _credit(self, state: _State, size: int) -> None:
         """Count an item as taken, and grant credit once half a window is taken."""
         streams = self._client._streams
-        items = state.taken_items + 1
-        nbytes = state.taken_bytes + size
+        state.taken_items += 1
+        state.taken_bytes += size
+        items = state.taken_items - state.credited_items
+        nbytes = state.taken_bytes - state.credited_bytes
         if items * 2 < streams.window_items and nbytes * 2 < streams.window_bytes:
-            state.taken_items, state.taken_bytes = items, nbytes
             return
-        if state.end is None and state.failure is None:
-            frames = [_wire.credit_frame(state.request_id, items, nbytes)]
-            pump = state.link.pump
-            try:
-                if not pump.send_nowait(frames):
-                    await pump.send(frames)
-            except (ServiceClosedError, OSError):
-                pass  # the stream ends by its connection or the client closing
-        state.taken_items = state.taken_bytes = 0
+        state.credited_items, state.credited_bytes = state.taken_items, state.taken_bytes
+        await self._send_credit(state)
+
+    async def _send_credit(self, state: _State) -> None:
+        """Send the totals of the last credit (again)."""
+        if state.end is not None or state.failure is not None:
+            return
+        items = state.credited_items & _wire.MAX_WINDOW_ITEMS  # modulo 2**32
+        frames = [_wire.credit_frame(state.request_id, items, state.credited_bytes)]
+        pump = state.link.pump
+        try:
+            if not pump.send_nowait(frames):
+                await pump.send(frames)
+        except (ServiceClosedError, OSError):
+            pass  # the stream ends by its connection or the client closing
 
     def _finish(self, end: tuple[bool, Frame]) -> Any:
         is_error, body = end

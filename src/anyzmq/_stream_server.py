@@ -24,11 +24,14 @@ comes with a new routing id. So while it waits for credit, a stream asks every
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, final
+from typing import Any, Final, final
 
 import anyio
 
 __all__ = ["CallerGone", "StreamWindow", "run_stream"]
+
+#: Credits count items modulo 2**32 (the field is 4 bytes wide): this masks a difference.
+_ITEMS_MASK: Final = 0xFFFFFFFF
 
 
 class CallerGone(Exception):
@@ -38,29 +41,55 @@ class CallerGone(Exception):
 @final
 class StreamWindow:
     """How far a stream may run ahead of its consumer: what was sent minus what
-    the caller has credited back, in items and in bytes."""
+    the caller has credited back, in items and in bytes.
 
-    __slots__ = ("_room", "bytes_in_flight", "items_in_flight", "window_bytes", "window_items")
+    A credit carries the totals the caller has taken since the stream began (the
+    item count modulo 2**32), so a credit that arrives twice, late or out of order
+    changes nothing, and any later credit makes up for one that never arrived.
+    """
+
+    __slots__ = (
+        "_room",
+        "credited_bytes",
+        "credited_items",
+        "sent_bytes",
+        "sent_items",
+        "window_bytes",
+        "window_items",
+    )
 
     def __init__(self, window_items: int, window_bytes: int) -> None:
         self.window_items = max(1, window_items)
         self.window_bytes = max(1, window_bytes)
-        self.items_in_flight = 0
-        self.bytes_in_flight = 0
+        self.sent_items = self.sent_bytes = 0
+        self.credited_items = self.credited_bytes = 0
         self._room: anyio.Event | None = None
+
+    @property
+    def items_in_flight(self) -> int:
+        return self.sent_items - self.credited_items
+
+    @property
+    def bytes_in_flight(self) -> int:
+        return max(0, self.sent_bytes - self.credited_bytes)
 
     @property
     def has_room(self) -> bool:
         return self.items_in_flight < self.window_items and self.bytes_in_flight < self.window_bytes
 
     def sent(self, size: int) -> None:
-        self.items_in_flight += 1
-        self.bytes_in_flight += size
+        self.sent_items += 1
+        self.sent_bytes += size
 
     def credit(self, items: int, nbytes: int) -> None:
-        """The caller took ``items`` items of ``nbytes`` bytes: let as many more go."""
-        self.items_in_flight = max(0, self.items_in_flight - items)
-        self.bytes_in_flight = max(0, self.bytes_in_flight - nbytes)
+        """The caller has taken ``items`` items (modulo 2**32) of ``nbytes`` bytes
+        in all: let as many more go. A credit older than one already counted, or
+        for more items than were sent, is ignored."""
+        gained = (items - self.credited_items) & _ITEMS_MASK
+        if gained > self.items_in_flight:
+            return
+        self.credited_items += gained
+        self.credited_bytes = max(self.credited_bytes, nbytes)
         if self._room is not None and self.has_room:
             self._room.set()
             self._room = None

@@ -250,8 +250,8 @@ def is_stream_frame(frame: bytes | memoryview) -> bool:
 
 
 def credit_frame(request_id: int, items: int, nbytes: int) -> bytes:
-    """The message (one frame) that lets stream ``request_id`` send ``items`` and
-    ``nbytes`` more."""
+    """The message (one frame) saying that the caller of stream ``request_id`` has
+    taken ``items`` items (modulo 2**32) and ``nbytes`` bytes since it began."""
     return _CREDIT_FRAME.pack(MAGIC, _CREDIT, request_id, items, nbytes)
 
 

@@ -180,7 +180,10 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _add_call(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("method", type=_method_name, metavar="METHOD", help="dotted method name")
-    parser.add_argument("args", nargs="*", type=read_value, metavar="ARG", help="an argument")
+    # A default keeps argparse from listing ARG among the missing required arguments.
+    parser.add_argument(
+        "args", nargs="*", type=read_value, default=[], metavar="ARG", help="an argument"
+    )
     parser.add_argument(
         "--kw",
         action="append",
