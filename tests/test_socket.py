@@ -29,10 +29,14 @@ _names = itertools.count()
 
 
 def socket_pair(
-    kind_a: int, kind_b: int, *, hwm: int | None = None
+    kind_a: int,
+    kind_b: int,
+    *,
+    hwm: int | None = None,
+    class_a: type[zmq.Socket[bytes]] = zmq.Socket,
 ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
     context: zmq.Context[zmq.Socket[bytes]] = shared_context()
-    a, b = context.socket(kind_a), context.socket(kind_b)
+    a, b = context.socket(kind_a, socket_class=class_a), context.socket(kind_b)
     for sock in (a, b):
         sock.setsockopt(zmq.LINGER, 0)
         if hwm is not None:
@@ -165,13 +169,8 @@ async def test_input_seen_after_a_failed_receive_is_not_left_behind() -> None:
     # A burst is received until zmq.Again, then EVENTS is read, which may take
     # the FD's edge: when that read reports input, the pump must receive it
     # rather than wait for an edge that may not come.
-    ours = _AgainOnce(shared_context(), zmq.PULL)
-    ours.setsockopt(zmq.LINGER, 0)
-    peer = shared_context().socket(zmq.PUSH)
-    peer.setsockopt(zmq.LINGER, 0)
-    address = f"inproc://pump-test-{next(_names)}"
-    ours.bind(address)
-    peer.connect(address)
+    ours, peer = socket_pair(zmq.PULL, zmq.PUSH, class_a=_AgainOnce)
+    assert isinstance(ours, _AgainOnce)
     for i in range(5):
         peer.send(b"%d" % i)
     collector = Collector(5)
