@@ -12,7 +12,7 @@ import pytest
 
 from anyzmq import rpc
 
-from .support import LOOPBACK, wait_until
+from .support import LOOPBACK, SAFETY, wait_until
 from .test_cli import running
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +39,13 @@ class Probe(rpc.AttrHandler):
     async def count(self, n: int) -> AsyncIterator[int]:
         for i in range(n):
             yield i
+
+    @rpc.method
+    async def endless(self) -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
 
 
 @asynccontextmanager
@@ -111,3 +118,24 @@ async def test_a_stream_completes_when_its_credits_reach_other_servers(servers: 
             with anyio.fail_after(30):
                 async with client.stream.count(100) as items:
                     assert [item async for item in items] == list(range(100))
+
+
+async def test_a_stream_left_early_ends_on_its_server_behind_several() -> None:
+    """The stream's cancel may go to the other server; the stream's server, waiting
+    for credit, probes the caller through the proxy, and the client answers each
+    probe with a cancel until one reaches it."""
+    async with proxy() as (frontend, backend), AsyncExitStack() as stack:
+        servers = [
+            await stack.enter_async_context(rpc.serve_rpc(Probe(), connect=backend, heartbeat=0.1))
+            for _ in range(2)
+        ]
+        # Taking one item of a window of 4 sends no credit: the request and its
+        # cancel are two messages in a row, which the proxy hands to two servers.
+        client = await stack.enter_async_context(rpc.connect_rpc(connect=frontend, stream_window=4))
+        for _ in range(4):
+            async with client.stream.endless() as items:
+                assert await items.__anext__() == 0
+            await wait_until(
+                lambda: all(server.running_calls == 0 for server in servers), within=SAFETY
+            )
+        assert sum(server.abandoned_calls for server in servers) == 4

@@ -14,6 +14,7 @@ import pytest
 import zmq
 
 from anyzmq import _wire, rpc
+from anyzmq._context import shared_context
 
 from .support import (
     LOOPBACK,
@@ -212,6 +213,54 @@ async def test_leaving_early_closes_the_generator_of_a_server_that_connected_to_
             with anyio.fail_after(20):
                 await handler.all_closed.wait()
             await wait_until(lambda: server.running_calls == 0)
+
+
+async def test_a_stream_whose_cancel_was_lost_ends_when_the_server_asks() -> None:
+    # Behind a proxy with several servers, a stream's cancel may reach another
+    # server. Here it is dropped outright: the server, starving for credit, asks
+    # every heartbeat whether the stream is still read, and the client, which no
+    # longer has it, answers with a cancel.
+    handler = Streams()
+    async with rpc_pair(handler, server={"heartbeat": 0.05}, stream_window=2) as (
+        server,
+        client,
+    ):
+        lost: list[int] = []
+        client._call_abandoned = lambda link, request_id, **_: lost.append(request_id)  # type: ignore[method-assign]
+        async with client.stream.endless() as items:
+            assert await items.__anext__() == 1
+        assert len(lost) == 1  # left early, and its cancel went nowhere
+        with anyio.fail_after(SAFETY):
+            await handler.all_closed.wait()
+        await wait_until(lambda: server.running_calls == 0, within=SAFETY)
+        assert server.abandoned_calls == 1
+        assert await client.call.ping() == "pong"
+
+
+async def test_a_client_answers_a_probe_only_for_a_stream_it_no_longer_has() -> None:
+    router: zmq.Socket[bytes] = shared_context().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(LOOPBACK)
+
+    async def next_message() -> list[bytes]:
+        await wait_until(lambda: router.poll(0) != 0, within=SAFETY)
+        return router.recv_multipart()
+
+    try:
+        async with rpc.connect_rpc(connect=router.getsockopt_string(zmq.LAST_ENDPOINT)) as client:
+            async with client.stream.endless():
+                envelope, *request = await next_message()
+                request_id = _wire.request_id_of(request[1])
+                router.send_multipart([envelope, _wire.HELLO])
+                router.send_multipart([envelope, _wire.probe_frame(request_id)])  # still read
+                router.send_multipart([envelope, _wire.probe_frame(request_id + 1)])  # unknown
+                assert await next_message() == [envelope, _wire.cancel_frame(request_id + 1)]
+            # Left early: the client cancels the stream, and answers a probe of it too.
+            assert await next_message() == [envelope, _wire.cancel_frame(request_id)]
+            router.send_multipart([envelope, _wire.probe_frame(request_id)])
+            assert await next_message() == [envelope, _wire.cancel_frame(request_id)]
+    finally:
+        router.close(linger=0)
 
 
 async def test_the_timeout_bounds_each_wait_for_an_item() -> None:
@@ -579,7 +628,8 @@ def test_a_sync_generator_cannot_be_a_method() -> None:
 
 async def test_a_live_caller_that_reads_slowly_is_not_taken_for_gone() -> None:
     # A raw client opens a stream with a window of one item and then only counts
-    # what arrives: the server asks, every 50 ms, whether it is still connected.
+    # what arrives: the server asks, every 50 ms, whether it is still connected
+    # and reading the stream (a client that is, answers nothing).
     handler = Streams()
     async with rpc.serve_rpc(handler, bind=LOOPBACK, heartbeat=0.05) as server:
         dealer = raw_socket(zmq.DEALER, endpoint(server))
@@ -592,15 +642,15 @@ async def test_a_live_caller_that_reads_slowly_is_not_taken_for_gone() -> None:
                 msgpack.packb({}),
             ]
             dealer.send_multipart(request)
-            hellos = items = 0
+            probes = items = 0
 
             def arrived() -> bool:
-                nonlocal hellos, items
+                nonlocal probes, items
                 while dealer.poll(0):
                     frames = dealer.recv_multipart()
-                    hellos += frames == [_wire.HELLO]
+                    probes += frames == [_wire.probe_frame(7)]
                     items += frames[0] == _wire.ITEM_MARK
-                return hellos >= 5 and items == 1
+                return probes >= 5 and items == 1
 
             await wait_until(arrived, within=SAFETY)  # probed again and again, still there
             assert server.running_calls == 1

@@ -45,3 +45,14 @@ def test_request_ids_wrap_and_skip_ids_in_use() -> None:
     ids._last = _wire.MAX_REQUEST_ID - 1
     assert ids.next_id({}) == _wire.MAX_REQUEST_ID
     assert ids.next_id({1: None}) == 2
+
+
+def test_probe_and_cancel_frames_are_told_apart() -> None:
+    probe = _wire.probe_frame(7)
+    assert len(probe) == 9
+    assert _wire.probed_id(probe) == 7
+    assert _wire.cancelled_id(probe) is None
+    assert _wire.probed_id(_wire.cancel_frame(7)) is None
+    assert _wire.probed_id(memoryview(_wire.probe_frame(0xFFFFFFFF))) == 0xFFFFFFFF
+    assert _wire.probed_id(probe[:-1]) is None
+    assert _wire.probed_id(b"\x00" + probe[1:]) is None

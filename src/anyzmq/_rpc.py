@@ -659,6 +659,14 @@ class RPCClient(Service):
             if link.peer is not PeerKind.ANYZMQ:
                 self._peer_is(link, PeerKind.ANYZMQ)
             return
+        elif count == 1 and (probed := _wire.probed_id(frames[0])) is not None:
+            # A server whose stream waits for credit asks whether it is still read.
+            # Not here: its cancel went elsewhere (a proxy with several servers) or
+            # never went. Answer with one; an id now used by another call or stream
+            # is left alone (the server asks again).
+            if probed not in self._in_use:
+                self._send_cancel(link, probed)
+            return
         else:
             self._drops.report(f"an answer has 2 or 3 frames, got {count}")
             return
@@ -856,7 +864,7 @@ class RPCServer(ServerBase):
     async def _stream(self, call: _Call, window: StreamWindow) -> None:
         items = call.target.func(*call.call_args, **call.call_kwargs)
         send = partial(self._send_item, call.reply)
-        connected = partial(self._still_connected, call.reply.envelope)
+        connected = partial(self._still_connected, call.reply.envelope, call.reply.request_id)
         every = self._heartbeat or DEFAULT_HEARTBEAT
         try:
             await run_stream(
@@ -872,13 +880,15 @@ class RPCServer(ServerBase):
         except CallerGone:
             self._abandon_call(call, "its caller's connection is gone")
 
-    def _still_connected(self, envelope: list[Frame]) -> bool:
+    def _still_connected(self, envelope: list[Frame], request_id: int) -> bool:
         """Whether the peer of ``envelope`` still has a connection to this server.
 
-        Probes with a hello (which anyzmq clients ignore) sent with
+        Probes with a probe frame naming stream ``request_id``, sent with
         ``ROUTER_MANDATORY`` on for that one send: a ROUTER reports a routing id it
         no longer knows with ``EHOSTUNREACH`` rather than dropping the message.
-        Behind a proxy this sees the proxy's connection, not the caller's.
+        Behind a proxy this sees the proxy's connection, not the caller's; but a
+        client that no longer reads the stream answers the probe with a cancel,
+        which ends it (through a proxy, once a cancel reaches this server).
         """
         pump = self._pump
         if pump is None or pump.closed:
@@ -887,7 +897,8 @@ class RPCServer(ServerBase):
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         try:
             # Through the pump, which re-checks the FD's edge a send may take.
-            pump.send_nowait([*envelope, _wire.HELLO])  # False: there, its queue is full
+            # False: there, its queue is full.
+            pump.send_nowait([*envelope, _wire.probe_frame(request_id)])
         except OSError as exc:
             return exc.errno != errno.EHOSTUNREACH
         finally:

@@ -28,6 +28,8 @@ Streams (docs/wire.md, "Streams"), same marking:
     peer that does not stream answers NotFoundError and runs nothing.
   item mark (server, before a reply header, one message per item): MAGIC, ITEM.
   credit (client, alone): ``<4sBLLQ`` = MAGIC, CREDIT, request id, items, bytes.
+  probe (server, alone, while a stream waits for credit): ``<4sBL`` = MAGIC,
+    PROBE, request id; a client that has no such stream open answers with a cancel.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ __all__ = [
     "credit_of",
     "is_stream_frame",
     "parse_reply_header",
+    "probe_frame",
+    "probed_id",
     "reply_header",
     "request_id_of",
     "stream_frame",
@@ -79,6 +83,7 @@ _HELLO_KIND: Final = 4
 _STREAM: Final = 5
 _ITEM_KIND: Final = 6
 _CREDIT: Final = 7
+_PROBE: Final = 8
 _CALL_FRAME: Final = struct.Struct("<4sBd")
 _CANCEL_FRAME: Final = struct.Struct("<4sBL")
 _MARK: Final = struct.Struct("<4sB")
@@ -204,6 +209,20 @@ def cancelled_id(frame: bytes | memoryview) -> int | None:
         return None
     magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
     return int(request_id) if magic == MAGIC and kind == _CANCEL else None
+
+
+def probe_frame(request_id: int) -> bytes:
+    """The message (one frame) asking whether the caller of stream ``request_id``
+    still reads it."""
+    return _CANCEL_FRAME.pack(MAGIC, _PROBE, request_id)
+
+
+def probed_id(frame: bytes | memoryview) -> int | None:
+    """The request id a probe frame asks about, or None when ``frame`` is not one."""
+    if len(frame) != _CANCEL_FRAME.size:
+        return None
+    magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
+    return int(request_id) if magic == MAGIC and kind == _PROBE else None
 
 
 def _kind_of(frame: bytes | memoryview) -> int | None:
