@@ -6,14 +6,17 @@ MODE is ``pipeline`` (notify ``record(i)`` COUNT times), ``pubsub`` (publish pro
 until a line comes on stdin, then publish ``record(i)`` COUNT times, with no
 send high-water mark) or ``late``
 (as ``pipeline``, to a server that binds only after this process left its block,
-with a linger of 30 s).
+with a linger of 30 s) or ``nothread`` (as ``pipeline``, in a process where no
+thread can start at exit, as in Python 3.12.0 and 3.12.1).
 BACKEND is ``asyncio``, ``uvloop`` or ``trio``. The process prints ``left`` once its
 block has ended and exits right after, without waiting for anything.
 """
 
 from __future__ import annotations
 
+import atexit
 import sys
+import threading
 from functools import partial
 from typing import Any
 
@@ -59,7 +62,18 @@ def main() -> None:
         produce = partial(pipeline, endpoint, int(count))
     name, options = ("asyncio", {"use_uvloop": True}) if backend == "uvloop" else (backend, {})
     anyio.run(produce, backend=name, backend_options=options)
+    if mode == "nothread":  # registered after anyzmq's hook, so it runs first
+        atexit.register(refuse_new_threads)
     print("left", flush=True)
+
+
+def refuse_new_threads() -> None:
+    """Make ``Thread.start`` fail as Python 3.12.0 and 3.12.1 make it fail at exit."""
+
+    def start(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    threading.Thread.start = start  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -189,6 +189,19 @@ async def test_a_process_exiting_right_after_its_block_delivers_everything(
     assert handler.values == list(range(5000))
 
 
+async def test_a_process_exiting_where_no_thread_starts_at_exit_delivers_everything(
+    anyio_backend: Any,
+) -> None:
+    # Python 3.12.0 and 3.12.1 start no thread in atexit hooks.
+    handler = Counter(5000)
+    async with rpc.serve_pipeline(handler, bind=LOOPBACK) as server:
+        with anyio.fail_after(SAFETY):
+            async with await producer("nothread", endpoint(server), 5000, anyio_backend) as p:
+                assert await finished(p) == "left\n"
+            await handler.all_in.wait()
+    assert handler.values == list(range(5000))
+
+
 async def test_a_publisher_exiting_right_after_its_block_delivers_everything(
     anyio_backend: Any,
 ) -> None:

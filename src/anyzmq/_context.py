@@ -14,6 +14,8 @@ The wait is bounded, so exit never hangs: sockets still open then (a service who
 event loop died) are closed with linger 0 first, and the termination runs in a
 daemon thread that exit waits for at most a little longer than the longest linger
 any anyzmq socket closed with (:data:`EXIT_WAIT_CAP` when that linger was unbounded).
+Where no thread can start at exit (Python 3.12.0 and 3.12.1), the hook terminates
+the context itself when every linger was bounded, and drops what is queued otherwise.
 """
 
 from __future__ import annotations
@@ -84,5 +86,13 @@ def _terminate_at_exit() -> None:
     for sock in sockets:
         sock.close(linger=0)
     ender = threading.Thread(target=context.term, name="anyzmq context exit", daemon=True)
-    ender.start()
+    try:
+        ender.start()
+    except RuntimeError:
+        # Python 3.12.0 and 3.12.1 start no thread at exit. Terminate here, which
+        # waits as long as the longest linger; with an unbounded one that could be
+        # for ever, so then what is still queued is dropped instead.
+        if _longest_linger_ms >= 0:
+            context.term()
+        return
     ender.join(exit_wait())
