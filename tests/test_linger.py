@@ -177,26 +177,15 @@ async def finished(process: anyio.abc.Process) -> str:
     return output
 
 
+# "nothread": no thread starts at exit, as in Python 3.12.0 and 3.12.1.
+@pytest.mark.parametrize("mode", ["pipeline", "nothread"])
 async def test_a_process_exiting_right_after_its_block_delivers_everything(
-    anyio_backend: Any,
+    anyio_backend: Any, mode: str
 ) -> None:
     handler = Counter(5000)
     async with rpc.serve_pipeline(handler, bind=LOOPBACK) as server:
         with anyio.fail_after(SAFETY):
-            async with await producer("pipeline", endpoint(server), 5000, anyio_backend) as p:
-                assert await finished(p) == "left\n"
-            await handler.all_in.wait()
-    assert handler.values == list(range(5000))
-
-
-async def test_a_process_exiting_where_no_thread_starts_at_exit_delivers_everything(
-    anyio_backend: Any,
-) -> None:
-    # Python 3.12.0 and 3.12.1 start no thread in atexit hooks.
-    handler = Counter(5000)
-    async with rpc.serve_pipeline(handler, bind=LOOPBACK) as server:
-        with anyio.fail_after(SAFETY):
-            async with await producer("nothread", endpoint(server), 5000, anyio_backend) as p:
+            async with await producer(mode, endpoint(server), 5000, anyio_backend) as p:
                 assert await finished(p) == "left\n"
             await handler.all_in.wait()
     assert handler.values == list(range(5000))

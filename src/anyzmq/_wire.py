@@ -85,7 +85,8 @@ _ITEM_KIND: Final = 6
 _CREDIT: Final = 7
 _PROBE: Final = 8
 _CALL_FRAME: Final = struct.Struct("<4sBd")
-_CANCEL_FRAME: Final = struct.Struct("<4sBL")
+#: A cancel or a probe: the mark, the kind and a request id.
+_ID_FRAME: Final = struct.Struct("<4sBL")
 _MARK: Final = struct.Struct("<4sB")
 CALL_FRAME_SIZE: Final = _CALL_FRAME.size
 #: Before the reply header of an answer to a request that had a call frame.
@@ -200,29 +201,32 @@ def budget_of(frame: bytes | memoryview) -> float | None:
 
 def cancel_frame(request_id: int) -> bytes:
     """The message (one frame) that abandons call ``request_id``."""
-    return _CANCEL_FRAME.pack(MAGIC, _CANCEL, request_id)
+    return _ID_FRAME.pack(MAGIC, _CANCEL, request_id)
 
 
 def cancelled_id(frame: bytes | memoryview) -> int | None:
     """The request id a cancel frame abandons, or None when ``frame`` is not one."""
-    if len(frame) != _CANCEL_FRAME.size:
-        return None
-    magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
-    return int(request_id) if magic == MAGIC and kind == _CANCEL else None
+    return _id_of(frame, _CANCEL)
 
 
 def probe_frame(request_id: int) -> bytes:
     """The message (one frame) asking whether the caller of stream ``request_id``
     still reads it."""
-    return _CANCEL_FRAME.pack(MAGIC, _PROBE, request_id)
+    return _ID_FRAME.pack(MAGIC, _PROBE, request_id)
 
 
 def probed_id(frame: bytes | memoryview) -> int | None:
     """The request id a probe frame asks about, or None when ``frame`` is not one."""
-    if len(frame) != _CANCEL_FRAME.size:
+    return _id_of(frame, _PROBE)
+
+
+def _id_of(frame: bytes | memoryview, expected: int) -> int | None:
+    """The request id of a frame of kind ``expected`` that carries only one (a
+    cancel or a probe), or None when ``frame`` is not such a frame."""
+    if len(frame) != _ID_FRAME.size:
         return None
-    magic, kind, request_id = _CANCEL_FRAME.unpack(frame)
-    return int(request_id) if magic == MAGIC and kind == _PROBE else None
+    magic, kind, request_id = _ID_FRAME.unpack(frame)
+    return int(request_id) if magic == MAGIC and kind == expected else None
 
 
 def _kind_of(frame: bytes | memoryview) -> int | None:
