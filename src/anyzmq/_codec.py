@@ -46,6 +46,20 @@ LEND_MIN: Final = 64 * 1024
 _KEPT_PACKERS: Final = 2
 #: An empty map, packed (keyword arguments, most of the time).
 _EMPTY_MAP: Final[bytes] = msgpack.packb({})
+#: Packed in front of a large value so that the value starts 2,048 bytes into a
+#: page (glibc gives a kept packer's buffer, 256 KiB and up, its own ``mmap``, 16
+#: bytes into a page; the filler packs to 2,032 bytes). The kernel copies a lent
+#: frame into the socket's buffers, which ZeroMQ fills from a page boundary after
+#: its first 8 KiB (frame headers and the start of the large frame); where the
+#: source lies 0 to about 24 bytes before the destination modulo 4 KiB, as the
+#: frame's start right after a page's first 16 bytes does, x86 processors stall
+#: on false store-to-load aliasing and the copy takes four to seven times as long
+#: (see ``benchmarks/README.md``). 2,048 bytes is as far from that as can be.
+_FILLER: Final = bytes(2029)
+_FILLER_PACKED: Final = len(msgpack.packb(_FILLER))
+#: Values packed with the filler in front after each large one: a workload that
+#: sends large values goes on doing so, and a small value pays only a slice.
+_LARGE_STREAK: Final = 64
 
 #: ``(translated_class, packer, unpacker)``: ``packer(obj) -> bytes``, ``unpacker(bytes) -> obj``.
 Translator: TypeAlias = tuple[type, Callable[[Any], bytes], Callable[[bytes], Any]]
@@ -130,6 +144,7 @@ class Codec:
 
     __slots__ = (
         "_by_class",
+        "_large_streak",
         "_maps_left",
         "_max_extensions",
         "_message",
@@ -166,6 +181,7 @@ class Codec:
         }
         self._packer = msgpack.Packer(use_bin_type=True, default=self._to_ext)
         self._packers: list[msgpack.Packer] = []
+        self._large_streak = 0  # values left to pack with the filler in front
         self._message: _Message | None = None
         self._maps_left = 0
 
@@ -187,7 +203,9 @@ class Codec:
 
         A packer's buffer keeps the size of the largest value it packed, for the
         life of the codec: large values reuse memory already touched instead of
-        allocating (and page-faulting) a fresh copy each time.
+        allocating (and page-faulting) a fresh copy each time. After a large
+        value, the next ones are packed behind a filler that puts them where the
+        kernel copies them fastest (see :data:`_FILLER`).
 
         Raises:
             TypeError: a value (or a nested one) has no msgpack form and no translator.
@@ -208,12 +226,23 @@ class Codec:
                 return self.packb(value)
             packer = msgpack.Packer(use_bin_type=True, default=self._to_ext, autoreset=False)
             self._packers.append(packer)
+        skip = 0
+        if self._large_streak:
+            packer.pack(_FILLER)
+            skip = _FILLER_PACKED
         packer.pack(value)  # on failure, msgpack empties the buffer
         view: memoryview = packer.getbuffer()
-        if len(view) >= LEND_MIN:
-            return view
-        view.release()
-        data: bytes = packer.bytes()
+        if len(view) - skip >= LEND_MIN:
+            self._large_streak = _LARGE_STREAK
+            return view[skip:] if skip else view
+        data: bytes
+        if skip:
+            self._large_streak -= 1
+            data = bytes(view[skip:])
+            view.release()
+        else:
+            view.release()
+            data = packer.bytes()
         packer.reset()
         return data
 
