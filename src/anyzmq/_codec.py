@@ -47,8 +47,8 @@ _KEPT_PACKERS: Final = 2
 #: An empty map, packed (keyword arguments, most of the time).
 _EMPTY_MAP: Final[bytes] = msgpack.packb({})
 #: Packed in front of a large value so that the value starts 2,048 bytes into a
-#: page (glibc gives a kept packer's buffer, 256 KiB and up, its own ``mmap``, 16
-#: bytes into a page; the filler packs to 2,032 bytes). The kernel copies a lent
+#: page (glibc usually gives a kept packer's buffer, 256 KiB and up, its own
+#: ``mmap``, 16 bytes into a page; the filler packs to 2,032 bytes). The kernel copies a lent
 #: frame into the socket's buffers, which ZeroMQ fills from a page boundary after
 #: its first 8 KiB (frame headers and the start of the large frame); where the
 #: source lies 0 to about 24 bytes before the destination modulo 4 KiB, as the
