@@ -10,10 +10,19 @@ import anyio
 import pytest
 import zmq
 
-from anyzmq import rpc
+from anyzmq import _rpc, _wire, rpc
+from anyzmq._context import shared_context
 from anyzmq._wire import call_frame
 
-from .support import LOOPBACK, endpoint, raw_socket, request_header, rpc_pair, wait_until
+from .support import (
+    LOOPBACK,
+    SAFETY,
+    endpoint,
+    raw_socket,
+    request_header,
+    rpc_pair,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -160,7 +169,12 @@ async def test_cancel_reaches_the_server_and_spares_other_calls() -> None:
         assert server.running_calls == 0
 
 
-async def test_closing_the_client_cancels_its_calls_on_the_server() -> None:
+async def test_closing_the_client_cancels_its_calls_on_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The client may close before the server's hello reached it: let it wait for the
+    # hello however loaded the machine is.
+    monkeypatch.setattr(_rpc, "_HELLO_WAIT_ON_CLOSING", SAFETY)
     handler = Seen()
     async with rpc.serve_rpc(handler, bind=LOOPBACK) as server:
         async with rpc.connect_rpc(connect=endpoint(server)) as client:
@@ -176,6 +190,41 @@ async def test_closing_the_client_cancels_its_calls_on_the_server() -> None:
         with anyio.fail_after(20):
             await handler.finished.wait()
         await wait_until(lambda: server.running_calls == 0)
+
+
+async def test_a_client_closing_before_the_hello_came_waits_for_it_to_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server greets when it reads the first call; a client that closes before
+    # the hello arrives still learns that the server takes cancels, and sends them.
+    monkeypatch.setattr(_rpc, "_HELLO_WAIT_ON_CLOSING", SAFETY)  # however slow the machine
+    router: zmq.Socket[bytes] = shared_context().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    try:
+        router.bind(LOOPBACK)
+        server = router.getsockopt_string(zmq.LAST_ENDPOINT)
+
+        async def next_message() -> list[bytes]:
+            await wait_until(lambda: router.poll(0) != 0)
+            return router.recv_multipart()
+
+        async with rpc.connect_rpc(connect=server) as client:
+
+            async def call() -> None:
+                with pytest.raises(rpc.ServiceClosedError):
+                    await client.call.hold()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                envelope, *request = await next_message()
+                request_id = _wire.request_id_of(request[1])
+                client.close()  # before the hello: the client has not heard from us
+                with anyio.move_on_after(0.3):  # a client that did not wait closes now
+                    await client.wait_closed()
+                router.send_multipart([envelope, _wire.HELLO])
+        assert await next_message() == [envelope, _wire.cancel_frame(request_id)]
+    finally:
+        router.close(linger=0)
 
 
 def _raw_request(request_id: int, name: bytes, budget: float) -> list[bytes]:

@@ -74,6 +74,9 @@ _MAX_READ_STEPS_ON_LOSS: Final = 100
 
 #: Messages a closing link reads at most to learn what its server is.
 _MAX_READ_ON_CLOSING: Final = 1000
+#: Seconds a closing link waits for the hello of a server it has sent calls to but
+#: not yet heard from, to send their cancels (an aiozmq server never greets).
+_HELLO_WAIT_ON_CLOSING: Final = _CANCEL_LINGER_MS / 1000
 
 
 @final
@@ -389,22 +392,31 @@ class RPCClient(Service):
                     self._send_cancel(link, request_id)
                     link.cancelling = not self._is_open
 
-    def _learn_peer_on_closing(self, link: Link) -> None:
-        """Read what already arrived on a closing link (by its own pump task, the
-        socket's owner, as it ends) to learn whether its server takes cancels: the
-        server greets at once, but the client may close before reading it."""
+    async def _learn_peer_on_closing(self, link: Link) -> None:
+        """Read what arrives on a closing link (by its own pump task, the socket's
+        owner, as it ends) to learn whether its server takes cancels. The server
+        greets when it reads the first call, so the client may close before the
+        hello arrives: wait for it up to :data:`_HELLO_WAIT_ON_CLOSING` seconds,
+        shielded (an aiozmq server never greets; its answers tell it apart)."""
         sock = link.pump.socket
-        for _ in range(_MAX_READ_ON_CLOSING):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.ZMQError:
-                return  # nothing more has arrived (or the socket is gone)
-            if frames and (frames[0] == _wire.HELLO or frames[0] == _wire.REPLY_MARK):
-                self._peer_is(link, PeerKind.ANYZMQ)
-                return
-            if frames and _wire.budget_of(frames[0]) is not None:
-                self._peer_is(link, PeerKind.AIOZMQ)
-                return
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + _HELLO_WAIT_ON_CLOSING
+            for _ in range(_MAX_READ_ON_CLOSING):
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    # The failed receive took the FD's edge: it signals anew for
+                    # the next message.
+                    await anyio.wait_readable(sock.FD)
+                    continue
+                except zmq.ZMQError:
+                    return  # the socket is gone
+                if frames and (frames[0] == _wire.HELLO or frames[0] == _wire.REPLY_MARK):
+                    self._peer_is(link, PeerKind.ANYZMQ)
+                    return
+                if frames and _wire.budget_of(frames[0]) is not None:
+                    self._peer_is(link, PeerKind.AIOZMQ)
+                    return
 
     # The sockets.
 
@@ -507,7 +519,7 @@ class RPCClient(Service):
             if link.watcher is not None:
                 link.watcher.close()  # before the socket: see ConnectionWatcher.close
             if link.deferred and link.peer is PeerKind.UNKNOWN and not self._is_open:
-                self._learn_peer_on_closing(link)
+                await self._learn_peer_on_closing(link)
             linger = self._linger_at_exit()  # the same for every socket of the client
             if link.cancelling and 0 <= linger < _CANCEL_LINGER_MS:
                 linger = _CANCEL_LINGER_MS  # let the cancels sent on closing leave
