@@ -56,3 +56,14 @@ def test_probe_and_cancel_frames_are_told_apart() -> None:
     assert _wire.probed_id(memoryview(_wire.probe_frame(0xFFFFFFFF))) == 0xFFFFFFFF
     assert _wire.probed_id(probe[:-1]) is None
     assert _wire.probed_id(b"\x00" + probe[1:]) is None
+
+
+def test_a_credit_counts_items_modulo_its_field() -> None:
+    # A stream past 2**32 items still credits: the count wraps, the bytes do not.
+    frame = _wire.credit_frame(7, (1 << 32) + 5, 1 << 40)
+    assert _wire.credit_of(frame) == (7, 5, 1 << 40)
+    assert _wire.credit_of(_wire.credit_frame(7, _wire.CREDIT_ITEMS_MASK, 0)) == (
+        7,
+        0xFFFFFFFF,
+        0,
+    )

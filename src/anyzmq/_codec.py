@@ -48,13 +48,14 @@ _KEPT_PACKERS: Final = 2
 _EMPTY_MAP: Final[bytes] = msgpack.packb({})
 #: Packed in front of a large value so that the value starts 2,048 bytes into a
 #: page (glibc usually gives a kept packer's buffer, 256 KiB and up, its own
-#: ``mmap``, 16 bytes into a page; the filler packs to 2,032 bytes). The kernel copies a lent
-#: frame into the socket's buffers, which ZeroMQ fills from a page boundary after
-#: its first 8 KiB (frame headers and the start of the large frame); where the
-#: source lies 0 to about 24 bytes before the destination modulo 4 KiB, as the
-#: frame's start right after a page's first 16 bytes does, x86 processors stall
-#: on false store-to-load aliasing and the copy takes four to seven times as long
-#: (see ``benchmarks/README.md``). 2,048 bytes is as far from that as can be.
+#: ``mmap``, 16 bytes into a page; the filler packs to 2,032 bytes). The kernel
+#: copies a lent frame into the socket's buffers, which ZeroMQ fills from a page
+#: boundary after its first 8 KiB (frame headers and the start of the large
+#: frame); where the source lies 0 to about 24 bytes before the destination
+#: modulo 4 KiB, as the frame's start right after a page's first 16 bytes does,
+#: x86 processors stall on false store-to-load aliasing and the copy takes four
+#: to seven times as long (see ``benchmarks/README.md``). 2,048 bytes is as far
+#: from that as can be.
 _FILLER: Final = bytes(2029)
 _FILLER_PACKED: Final = len(msgpack.packb(_FILLER))
 #: Values packed with the filler in front after each large one: a workload that

@@ -11,9 +11,9 @@ reaches the server running the stream) each time it has taken half a window.
 A credit carries the totals taken since the stream began, so sending one again
 is harmless. A reader that waits with an empty buffer sends its last credit again,
 first after ``regrant_every / 32`` seconds, then at doubling intervals up to every
-``regrant_every`` seconds (the client's heartbeat): behind a proxy with several servers a credit may
-reach a server that does not run the stream, and the stream would otherwise wait
-for it forever.
+``regrant_every`` seconds (the client's heartbeat): behind a proxy with several
+servers a credit may reach a server that does not run the stream, and the stream
+would otherwise wait for it forever.
 """
 
 from __future__ import annotations
@@ -404,8 +404,7 @@ class Stream:
         """Send the totals of the last credit (again)."""
         if state.end is not None or state.failure is not None:
             return
-        items = state.credited_items & _wire.MAX_WINDOW_ITEMS  # modulo 2**32
-        frames = [_wire.credit_frame(state.request_id, items, state.credited_bytes)]
+        frames = [_wire.credit_frame(state.request_id, state.credited_items, state.credited_bytes)]
         pump = state.link.pump
         try:
             if not pump.send_nowait(frames):

@@ -24,14 +24,13 @@ comes with a new routing id. So while it waits for credit, a stream asks every
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, Final, final
+from typing import Any, final
 
 import anyio
 
-__all__ = ["CallerGone", "StreamWindow", "run_stream"]
+from ._wire import CREDIT_ITEMS_MASK
 
-#: Credits count items modulo 2**32 (the field is 4 bytes wide): this masks a difference.
-_ITEMS_MASK: Final = 0xFFFFFFFF
+__all__ = ["CallerGone", "StreamWindow", "run_stream"]
 
 
 class CallerGone(Exception):
@@ -85,7 +84,7 @@ class StreamWindow:
         """The caller has taken ``items`` items (modulo 2**32) of ``nbytes`` bytes
         in all: let as many more go. A credit older than one already counted, or
         for more items than were sent, is ignored."""
-        gained = (items - self.credited_items) & _ITEMS_MASK
+        gained = (items - self.credited_items) & CREDIT_ITEMS_MASK
         if gained > self.items_in_flight:
             return
         self.credited_items += gained

@@ -100,6 +100,9 @@ _CREDIT_FRAME: Final = struct.Struct("<4sBLLQ")
 #: Largest window a stream frame or a credit carries, in items and in bytes.
 MAX_WINDOW_ITEMS: Final = 0xFFFFFFFF
 MAX_WINDOW_BYTES: Final = 0xFFFFFFFFFFFFFFFF
+#: A credit counts items modulo 2**32 (its field is 4 bytes wide): this masks a
+#: count, or a difference of two counts, to that field.
+CREDIT_ITEMS_MASK: Final = 0xFFFFFFFF
 
 REQUEST_HEADER_SIZE: Final = _REQUEST.size
 REPLY_HEADER_SIZE: Final = _REPLY.size
@@ -274,8 +277,8 @@ def is_stream_frame(frame: bytes | memoryview) -> bool:
 
 def credit_frame(request_id: int, items: int, nbytes: int) -> bytes:
     """The message (one frame) saying that the caller of stream ``request_id`` has
-    taken ``items`` items (modulo 2**32) and ``nbytes`` bytes since it began."""
-    return _CREDIT_FRAME.pack(MAGIC, _CREDIT, request_id, items, nbytes)
+    taken ``items`` items (counted modulo 2**32) and ``nbytes`` bytes since it began."""
+    return _CREDIT_FRAME.pack(MAGIC, _CREDIT, request_id, items & CREDIT_ITEMS_MASK, nbytes)
 
 
 def credit_of(frame: bytes | memoryview) -> tuple[int, int, int] | None:
