@@ -16,7 +16,7 @@ import anyio
 import pytest
 import zmq
 
-from anyzmq._backend import current_backend
+from anyzmq._backend import _LoopReadiness, current_backend
 from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import Frame, PumpState, SocketPump, _send_frames
@@ -325,9 +325,11 @@ async def wait_for(condition: Callable[[], bool]) -> None:
             await anyio.lowlevel.checkpoint()
 
 
-async def test_input_behind_an_edge_a_send_swallowed_is_received() -> None:
+@pytest.mark.parametrize("sends", [1, 3], ids=["one send", "a burst of sends"])
+async def test_input_behind_an_edge_a_send_swallowed_is_received(sends: int) -> None:
     # The peer's message signals our FD; our own send, before the event loop
-    # looks at the FD, processes that signal. The pump must still see the message.
+    # looks at the FD, processes that signal. The pump must still see the message,
+    # whether that send is the first since the pump parked or a later one.
     ours, peer = socket_pair(zmq.DEALER, zmq.DEALER)
     rounds = 300
     collector = Collector(rounds)
@@ -336,13 +338,43 @@ async def test_input_behind_an_edge_a_send_swallowed_is_received() -> None:
             for i in range(rounds):
                 await wait_for(lambda: pump.state is PumpState.PARKED)
                 peer.send(b"%d" % i)
-                assert pump.send_nowait([b"ours"])
+                for _ in range(sends):
+                    assert pump.send_nowait([b"ours"])
                 with anyio.fail_after(SAFETY):
                     while len(collector.messages) <= i:
                         await anyio.lowlevel.checkpoint()
     finally:
         peer.close()
     assert [m[0] for m in collector.messages] == [b"%d" % i for i in range(rounds)]
+
+
+async def test_sends_while_parked_are_looked_at_once_then_once_per_turn() -> None:
+    # With a loop reader (asyncio, uvloop), the first send after the pump began to
+    # wait is looked at at once (no extra turn of the loop for a lone call); later
+    # ones share one look on the loop's next turn. The other readiness (trio, and
+    # loops without add_reader) looks at once after every send.
+    r, w = os.pipe()
+    looks: list[int] = []
+    readiness = current_backend().readiness(r, lambda: looks.append(len(looks)))
+    every_send = not isinstance(readiness, _LoopReadiness)
+    try:
+        await readiness.wait()  # the first wait returns at once
+        readiness.check_soon()
+        assert len(looks) == 1
+        readiness.check_soon()
+        readiness.check_soon()
+        assert len(looks) == (3 if every_send else 1)
+        await anyio.lowlevel.checkpoint()  # the loop's next turn
+        assert len(looks) == (3 if every_send else 2)
+        waiting = readiness.wait()  # the pump waits again: the next look is at once
+        readiness.check_soon()
+        assert len(looks) == (4 if every_send else 3)
+        readiness.wake()
+        await waiting
+    finally:
+        readiness.close()
+        os.close(r)
+        os.close(w)
 
 
 async def test_paused_reading_receives_nothing_until_resumed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import msgpack
 import pytest
 
 from anyzmq import _wire
@@ -67,3 +68,8 @@ def test_a_credit_counts_items_modulo_its_field() -> None:
         0xFFFFFFFF,
         0,
     )
+
+
+def test_the_frame_of_no_keyword_arguments_is_an_empty_map() -> None:
+    assert msgpack.packb({}) == _wire.NO_KWARGS
+    assert msgpack.unpackb(_wire.NO_KWARGS) == {}

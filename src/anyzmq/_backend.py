@@ -53,7 +53,7 @@ class Readiness(Protocol):
 
     def check_soon(self) -> None:
         """Call the ``probe`` given to :meth:`Backend.readiness` now or on the
-        loop's next turn (one call serves every request until then)."""
+        loop's next turn (one call there serves every request until then)."""
 
     def close(self) -> None:
         """Stop watching the FD (idempotent); call it before the FD is closed."""
@@ -62,6 +62,8 @@ class Readiness(Protocol):
 class Backend(Protocol):
     #: :func:`anyio.current_time`'s clock, without its look-up of the running library.
     now: Callable[[], float]
+    #: :func:`anyio.current_effective_deadline` (trio's own on trio).
+    effective_deadline: Callable[[], float]
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         """Readiness for ``fd``; ``probe`` looks at the socket after sends."""
@@ -92,11 +94,12 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop", "now")
+    __slots__ = ("_loop", "effective_deadline", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.now: Callable[[], float] = loop.time
+        self.effective_deadline: Callable[[], float] = anyio.current_effective_deadline
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         reader = _LoopReadiness(self._loop, fd, probe)
@@ -126,7 +129,16 @@ class _LoopReadiness:
     """A persistent reader registration whose callback (the probe) wakes the waiting
     pump task when there is input."""
 
-    __slots__ = ("_closed", "_fd", "_future", "_loop", "_pending", "_probe", "_probe_scheduled")
+    __slots__ = (
+        "_closed",
+        "_fd",
+        "_future",
+        "_loop",
+        "_pending",
+        "_probe",
+        "_probe_scheduled",
+        "_probed_since_wait",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, probe: Callable[[], None]) -> None:
         self._loop = loop
@@ -135,11 +147,13 @@ class _LoopReadiness:
         self._future: asyncio.Future[None] | None = None
         self._pending = True  # look at the socket once before the first wait
         self._probe_scheduled = False
+        self._probed_since_wait = False
         self._closed = False
 
     def wait(self) -> Awaitable[None]:
         # The future itself, not a coroutine around it: one frame less per wake-up.
         future = self._future = self._loop.create_future()
+        self._probed_since_wait = False
         if self._pending:
             self._pending = False
             future.set_result(None)
@@ -153,7 +167,16 @@ class _LoopReadiness:
             future.set_result(None)
 
     def check_soon(self) -> None:
-        if not self._probe_scheduled and not self._closed:
+        # The first request after a wait began is served at once: a lone send (a
+        # call made while the pump waits) costs no extra turn of the loop. Later
+        # ones share one look on the loop's next turn: a burst of sends pays for
+        # two looks, not one per send.
+        if self._closed:
+            return
+        if not self._probed_since_wait:
+            self._probed_since_wait = True
+            self._probe()
+        elif not self._probe_scheduled:
             self._probe_scheduled = True
             self._loop.call_soon(self._run_probe)
 
@@ -234,7 +257,7 @@ class _TrioReadiness(_PollReadiness):
 
 @final
 class _TrioBackend:
-    __slots__ = ("_current_token", "_token", "now")
+    __slots__ = ("_current_token", "_token", "effective_deadline", "now")
 
     def __init__(self) -> None:
         import trio
@@ -244,6 +267,7 @@ class _TrioBackend:
         self._current_token: Callable[[], object] = trio.lowlevel.current_trio_token
         self._token = trio.lowlevel.current_trio_token()
         self.now: Callable[[], float] = trio.current_time
+        self.effective_deadline: Callable[[], float] = trio.current_effective_deadline
 
     def in_loop(self) -> bool:
         try:

@@ -43,22 +43,19 @@ def check_grace(grace: float | None) -> float | None:
 class Grace(Generic[_C]):
     """The running calls of one server, and its graceful shutdown."""
 
-    __slots__ = ("_idle", "_period", "_requested", "_running")
+    __slots__ = ("_idle", "_period", "_requested", "_running", "accepting")
 
     def __init__(self, period: float | None) -> None:
         self._period = period
         self._running: set[_C] = set()
         self._requested: anyio.Event | None = None  # made in the server's event loop
         self._idle: anyio.Event | None = None
+        #: False once the shutdown has been asked for: no new call may start.
+        self.accepting = True
 
     @property
     def period(self) -> float | None:
         return self._period
-
-    @property
-    def accepting(self) -> bool:
-        """False once the shutdown has been asked for: no new call may start."""
-        return self._requested is None or not self._requested.is_set()
 
     def open(self) -> None:
         """Called in the server's event loop when it is entered."""
@@ -67,6 +64,7 @@ class Grace(Generic[_C]):
     def request(self) -> None:
         """Ask for the shutdown (idempotent)."""
         assert self._requested is not None
+        self.accepting = False
         self._requested.set()
 
     def started(self, call: _C) -> None:

@@ -53,14 +53,13 @@ def describe_failure(event: int, value: int) -> str:
 class Handshakes:
     """The endpoints of one client whose last handshake failed."""
 
-    __slots__ = ("_refused",)
+    __slots__ = ("_refused", "any_refused")
 
     def __init__(self) -> None:
         self._refused: dict[str, AuthenticationError] = {}
-
-    @property
-    def any_refused(self) -> bool:
-        return bool(self._refused)
+        #: Whether some endpoint's last handshake failed (an attribute, not a
+        #: property: every call reads it).
+        self.any_refused = False
 
     def is_refused(self, endpoint: str) -> bool:
         return endpoint in self._refused
@@ -71,10 +70,12 @@ class Handshakes:
             self._refused.pop(endpoint, None)
         elif event & HANDSHAKE_EVENTS:
             self._refused[endpoint] = AuthenticationError(endpoint, describe_failure(event, value))
+        self.any_refused = bool(self._refused)
 
     def admitted(self, endpoint: str) -> None:
         """``endpoint``'s handshake succeeded."""
         self._refused.pop(endpoint, None)
+        self.any_refused = bool(self._refused)
 
     def refused(self, endpoint: str) -> AuthenticationError | None:
         """The error for calls over ``endpoint`` if its last handshake failed."""
@@ -84,6 +85,7 @@ class Handshakes:
     def forget(self, endpoint: str) -> None:
         """``endpoint`` is no longer connected."""
         self._refused.pop(endpoint, None)
+        self.any_refused = bool(self._refused)
 
     def refusal(self, transport: Transport | None) -> AuthenticationError | None:
         """The error for a call made now: every endpoint the client connects to

@@ -173,7 +173,9 @@ class RPCClient(Service):
         )
         self._in_use = IdsInUse(self._pending, self._streams)
         self._new_waiter: Callable[[], Waiter] = _not_open
+        self._method_call = MethodCall(self._request)  # immutable: one serves every call
         self._now: Callable[[], float] = anyio.current_time  # the backend's, on entering
+        self._effective_deadline: Callable[[], float] = anyio.current_effective_deadline
         self._deadlines = Deadlines()
         self._links = Links()
         self._by_endpoint: dict[str, Link] = {}
@@ -201,7 +203,7 @@ class RPCClient(Service):
         closed, and ``TypeError`` when an argument cannot be serialized (nothing
         is sent then).
         """
-        return MethodCall(self._request)
+        return self._method_call
 
     @property
     def stream(self) -> StreamCall:
@@ -262,11 +264,12 @@ class RPCClient(Service):
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
         main = self._check_open()
-        self._check_admitted()
+        if self._handshakes.any_refused:
+            self._check_admitted()
         if timeout is _CLIENT_DEFAULT:
             timeout = self._timeout
         budget = math.inf if timeout is None else timeout
-        scope_deadline = anyio.current_effective_deadline()
+        scope_deadline = self._effective_deadline()
         if scope_deadline != math.inf:
             budget = min(budget, scope_deadline - self._now())
         request_id = self._ids.next_id(self._in_use)
@@ -276,7 +279,7 @@ class RPCClient(Service):
             self._ids.header(request_id),
             name.encode("utf-8"),
             self._codec.pack_frame(args),
-            self._codec.pack_frame(kwargs),
+            self._codec.pack_frame(kwargs) if kwargs else _wire.NO_KWARGS,
         )
         link = self._links.pick(self._bound_link or self._main_link(main))
         pump = link.pump
@@ -639,6 +642,7 @@ class RPCClient(Service):
     def _configure(self, sock: zmq.Socket[bytes], backend: Backend) -> None:
         self._new_waiter = backend.new_waiter
         self._now = backend.now
+        self._effective_deadline = backend.effective_deadline
         # Answers are only ever answers to our own calls: never let ZeroMQ drop
         # them for want of queue room, or a call would wait for nothing.
         sock.setsockopt(zmq.RCVHWM, 0)
@@ -692,7 +696,7 @@ class RPCClient(Service):
             return
         # Only the server a call went to answers it: another of the client's
         # servers cannot answer (or end) a call or stream that is not its own.
-        if pending is None or pending.done or pending.link is not link:
+        if pending is None or pending.waiter.done() or pending.link is not link:
             logger.debug("answer to call #%d dropped: no call waits for it there", request_id)
             return
         pending.answered = True

@@ -377,7 +377,8 @@ class ServerBase(Service):
         except Exception as exc:  # the caller hears of it; the server carries on
             self._failed(reply, str(name_frame, "utf-8", "replace"), exc, args, kwargs)
             return
-        peer_key = self._peer_key()  # of the message being handled: read it now
+        # Of the message being handled, so read now (only CURVE servers have one).
+        peer_key = None if self._curve_session is None else self._peer_key()
         if target.spec.is_async or stream is not None or self._limiter is not None:
             call = _Call(
                 self,
@@ -594,11 +595,17 @@ class ServerBase(Service):
             raise ParameterError(f"cannot decode the arguments: {exc}") from exc
         if not isinstance(args, tuple):
             raise ParameterError(f"positional arguments must be an array, got {bounded_repr(args)}")
-        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        if type(kwargs) is not dict:  # a fresh dict is kept as it is: no copy
+            if not isinstance(kwargs, Mapping):
+                raise ParameterError(
+                    f"keyword arguments must be a str-keyed map, got {bounded_repr(kwargs)}"
+                )
+            kwargs = dict(kwargs)
+        if kwargs and not all(isinstance(k, str) for k in kwargs):
             raise ParameterError(
                 f"keyword arguments must be a str-keyed map, got {bounded_repr(kwargs)}"
             )
-        return args, dict(kwargs)
+        return args, kwargs
 
     def _log_failure(self, name: str, exc: BaseException, args: Any, kwargs: Any) -> None:
         """Log ``exc`` if ``log_exceptions`` asks for it and it is not excluded."""

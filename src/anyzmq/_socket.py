@@ -5,8 +5,9 @@ it becomes readable when commands arrive, and a send, a receive or a read of
 ``EVENTS`` may consume that edge while a message is already queued. So the pump
 receives for as long as ``EVENTS`` reports input, and waits only after a read of
 ``EVENTS`` that reports none. Senders never receive: a send made while the pump
-waits has ``EVENTS`` looked at again (at once on trio, on the loop's next turn on
-asyncio, one look for a burst of sends), and input found there wakes the pump.
+waits has ``EVENTS`` looked at again (at once on trio; on asyncio at once for the
+first send since the pump began to wait, then one look on the loop's next turn for
+the rest of a burst), and input found there wakes the pump.
 Senders blocked on a full queue (``zmq.Again``) are woken when ``POLLOUT`` returns.
 A multipart send is one synchronous call, so no other task can interleave frames
 with it.
@@ -343,7 +344,7 @@ class SocketPump:
                 if state is not _PAUSED and state is not _STOPPED:
                     self._state = _RECEIVING
                     events = self._receive(_BATCH)
-                    if events & _POLLOUT:
+                    if events & _POLLOUT and self._writable is not None:
                         self._wake_senders()
                     if self._state is not _RECEIVING:
                         continue  # paused, stopped or closed by a handler
@@ -451,7 +452,7 @@ class SocketPump:
         if events & _POLLIN and self._state is _PARKED and self._readiness is not None:
             self._input_seen = True
             self._readiness.wake()
-        if events & _POLLOUT:
+        if events & _POLLOUT and self._writable is not None:
             self._wake_senders()
 
     def _wake_senders(self) -> None:

@@ -164,6 +164,11 @@ class ClientStreams:
     def __len__(self) -> int:
         return len(self._open)
 
+    @property
+    def ids(self) -> Container[int]:
+        """The request ids of the open streams (a live view)."""
+        return self._open
+
     def add(self, state: _State) -> None:
         self._open[state.request_id] = state
 
@@ -243,7 +248,7 @@ class IdsInUse:
 
     def __init__(self, pending: Container[int], streams: ClientStreams) -> None:
         self._pending = pending
-        self._streams = streams
+        self._streams = streams.ids  # the dict itself: one call less per new id
 
     def __contains__(self, request_id: object) -> bool:
         return request_id in self._pending or request_id in self._streams

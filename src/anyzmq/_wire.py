@@ -46,6 +46,7 @@ __all__ = [
     "HELLO",
     "ITEM_MARK",
     "MAX_REQUEST_ID",
+    "NO_KWARGS",
     "REPLY_HEADER_SIZE",
     "REPLY_MARK",
     "REQUEST_HEADER_SIZE",
@@ -95,6 +96,8 @@ REPLY_MARK: Final = _MARK.pack(MAGIC, _REPLY_KIND)
 HELLO: Final = _MARK.pack(MAGIC, _HELLO_KIND)
 #: Before the reply header of each item of a stream.
 ITEM_MARK: Final = _MARK.pack(MAGIC, _ITEM_KIND)
+#: The keyword-arguments frame of a call without any: an empty msgpack map.
+NO_KWARGS: Final = b"\x80"
 _STREAM_FRAME: Final = struct.Struct("<4sBdLQ")
 _CREDIT_FRAME: Final = struct.Struct("<4sBLLQ")
 #: Largest window a stream frame or a credit carries, in items and in bytes.
