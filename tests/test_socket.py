@@ -8,7 +8,7 @@ import gc
 import itertools
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any, NoReturn, cast
 
@@ -16,7 +16,7 @@ import anyio
 import pytest
 import zmq
 
-from anyzmq._backend import _LoopReadiness, current_backend
+from anyzmq._backend import _LoopReadiness, _TrioReadiness, current_backend
 from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import Frame, PumpState, SocketPump, _send_frames
@@ -375,6 +375,54 @@ async def test_sends_while_parked_are_looked_at_once_then_once_per_turn() -> Non
         readiness.close()
         os.close(r)
         os.close(w)
+
+
+async def test_a_wake_up_racing_the_fd_leaves_no_cancellation_behind() -> None:
+    # On trio the pump waits in a cancel scope that a wake-up cancels. A wake-up that
+    # comes after the FD signalled, but before the pump task ran again, must not
+    # leave that scope cancelled behind the wait, or the pump's next checkpoint
+    # raises Cancelled. Trio runs the two tasks below in either order: a hundred
+    # rounds hit that order.
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    readiness = current_backend().readiness(r, lambda: readiness.wake())
+    if not isinstance(readiness, _TrioReadiness):
+        readiness.close()
+        os.close(r)
+        os.close(w)
+        pytest.skip("only trio's readiness keeps a scope across waits")
+    import trio.testing
+
+    leaked: list[BaseException] = []
+
+    async def pump() -> None:
+        try:
+            while True:
+                await readiness.wait()
+                try:
+                    await anyio.lowlevel.checkpoint()
+                except anyio.get_cancelled_exc_class() as exc:  # only a leaked one lands here
+                    leaked.append(exc)
+                    raise
+                with suppress(BlockingIOError):
+                    os.read(r, 100)
+        finally:
+            readiness.close()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            for _ in range(100):
+                await trio.testing.wait_all_tasks_blocked()
+                os.write(w, b"x")
+                await anyio.lowlevel.checkpoint()  # the FD signals: both tasks run
+                readiness.wake()
+            await trio.testing.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()  # the pump waits on the FD: not at its checkpoint
+    finally:
+        os.close(r)
+        os.close(w)
+    assert leaked == []
 
 
 async def test_paused_reading_receives_nothing_until_resumed() -> None:

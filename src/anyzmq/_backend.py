@@ -12,9 +12,10 @@ portable primitives cost too much on the hot path:
   :func:`anyio.wait_readable` would cost two ``epoll_ctl`` calls per wait. A call
   waits on a bare future.
 - On trio, the pump waits with trio's own ``wait_readable`` inside a cancel scope
-  that a wake-up cancels, and looks at ``EVENTS`` before it returns to the pump; a
-  call waits as a parked task. Loops without ``add_reader`` (Windows' proactor) get
-  the same readiness with anyio's portable primitives.
+  that a wake-up cancels (one scope across waits until then), and looks at
+  ``EVENTS`` before it returns to the pump; a call waits as a parked task. Loops
+  without ``add_reader`` (Windows' proactor) get the same readiness with anyio's
+  portable primitives, a scope per wait.
 
 An ``anyio.Event`` per call costs over 2 KiB on asyncio; a future or a parked task
 costs about a tenth of that, and both are cancellable checkpoints like any other.
@@ -193,7 +194,7 @@ class _LoopReadiness:
 
 class _PollReadiness:
     """A one-shot wait for the FD in a cancel scope that :meth:`wake` cancels
-    (anyio's portable ones here; trio's own in :class:`_TrioReadiness`)."""
+    (anyio's portable ones, for loops without ``add_reader``)."""
 
     __slots__ = ("_fd", "_pending", "_probe", "_scope")
 
@@ -241,18 +242,97 @@ class _PollReadiness:
 
 
 @final
-class _TrioReadiness(_PollReadiness):
-    """With trio's own cancel scope and wait: a third of the cost of anyio's
-    portable ones, paid on every wait."""
+class _TrioReadiness:
+    """Trio's own ``wait_readable``, in one cancel scope that stays entered across
+    waits until a wake-up cancels it: entering and leaving a trio scope costs more
+    than the wait itself, so a scope per wait doubled the pump's cost per message.
 
-    __slots__ = ()
+    The scope is entered in the pump task and left there (by a wake-up, by the
+    pump's own cancellation, or by :meth:`close` from its ``finally``); between
+    waits the pump only receives and checkpoints, and a wake-up then sets a flag
+    instead of cancelling, so only a wait is ever interrupted.
+    """
+
+    __slots__ = ("_fd", "_pending", "_probe", "_scope", "_task", "_waiting")
+
+    # trio's, bound once when the first trio backend is made (trio is optional).
+    _new_scope: Callable[[], Any]
+    _wait_readable: Callable[[int], Awaitable[None]]
+    _closed_error: type[BaseException]
+    _cancelled: type[BaseException]
+    _current_task: Callable[[], Any]
 
     @classmethod
     def bind(cls, trio: Any) -> None:
-        """Take trio's functions (once, from the first trio backend: trio is optional)."""
         cls._new_scope = trio.CancelScope
         cls._wait_readable = staticmethod(trio.lowlevel.wait_readable)
         cls._closed_error = trio.ClosedResourceError
+        cls._cancelled = trio.Cancelled
+        cls._current_task = staticmethod(trio.lowlevel.current_task)
+
+    def __init__(self, fd: int, probe: Callable[[], None]) -> None:
+        self._fd = fd
+        self._probe = probe
+        self._scope: Any = None  # entered in the pump task until cancelled or closed
+        self._task: Any = None  # the pump task, which entered it
+        self._waiting = False  # in wait_readable, where a wake-up may cancel
+        self._pending = True  # look at the socket once before the first wait
+
+    def wait(self) -> Awaitable[None]:
+        return self._wait()
+
+    async def _wait(self) -> None:
+        # Like the loop reader's callback, look at the socket when the FD signals
+        # and return to the pump only for input (or a wake-up meanwhile).
+        while not self._pending:
+            scope = self._scope
+            if scope is None:
+                scope = self._scope = self._new_scope()
+                self._task = self._current_task()
+                scope.__enter__()
+            self._waiting = True
+            try:
+                await self._wait_readable(self._fd)
+            except self._cancelled as exc:
+                self._scope = None
+                if scope.__exit__(type(exc), exc, exc.__traceback__):
+                    return  # our scope: woken
+                raise  # the pump is being cancelled
+            except self._closed_error:
+                return  # the pump was closed: it sees that itself
+            finally:
+                self._waiting = False
+            if scope.cancel_called:
+                # Woken after the FD had signalled but before this task ran: leave
+                # the scope now, or the pump's next checkpoint would raise Cancelled.
+                self._scope = None
+                scope.__exit__(None, None, None)
+                return
+            self._probe()  # calls wake() for input
+        self._pending = False
+
+    def wake(self) -> None:
+        if self._waiting and self._scope is not None:
+            self._scope.cancel()
+        else:
+            self._pending = True
+
+    def check_soon(self) -> None:
+        self._probe()
+
+    def close(self) -> None:
+        # Only the pump task may leave its scope: from another task (a service
+        # closed elsewhere) this does nothing, and the pump's own close() does it.
+        scope = self._scope
+        if scope is None:
+            return
+        try:
+            in_pump_task = self._current_task() is self._task
+        except RuntimeError:  # not in trio at all
+            return
+        if in_pump_task:
+            self._scope = None
+            scope.__exit__(None, None, None)
 
 
 @final
