@@ -407,7 +407,7 @@ async def test_a_wake_up_racing_the_fd_leaves_no_cancellation_behind() -> None:
                 with suppress(BlockingIOError):
                     os.read(r, 100)
         finally:
-            readiness.close()
+            readiness.finish()
 
     try:
         async with anyio.create_task_group() as tg:
@@ -423,6 +423,31 @@ async def test_a_wake_up_racing_the_fd_leaves_no_cancellation_behind() -> None:
         os.close(r)
         os.close(w)
     assert leaked == []
+
+
+async def test_on_message_may_close_the_pump_inside_a_cancel_scope_of_its_own() -> None:
+    # On trio the pump waits in a scope it keeps across waits: closing the pump
+    # from a message handler that has a scope of its own open must not try to
+    # leave the pump's scope out of order (trio raises RuntimeError for that).
+    ours, peer = socket_pair(zmq.DEALER, zmq.DEALER)
+    pump = SocketPump(ours, current_backend())
+
+    def on_message(frames: list[Frame]) -> None:
+        with anyio.CancelScope():  # noqa: ASYNC100 (a scope open while closing is the point)
+            pump.close()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump.run, on_message)
+            await anyio.wait_all_tasks_blocked()  # the pump waits on the FD
+            peer.send(b"close")
+            with anyio.fail_after(SAFETY):
+                while not pump.closed:
+                    await anyio.lowlevel.checkpoint()
+        # run() ended by itself, without an error
+    finally:
+        peer.close()
+    assert pump.state is PumpState.CLOSED
 
 
 async def test_paused_reading_receives_nothing_until_resumed() -> None:

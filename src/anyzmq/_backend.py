@@ -59,6 +59,10 @@ class Readiness(Protocol):
     def close(self) -> None:
         """Stop watching the FD (idempotent); call it before the FD is closed."""
 
+    def finish(self) -> None:
+        """The pump's run ends: in the pump task, let go of what its waits held
+        (idempotent; implies :meth:`close`)."""
+
 
 class Backend(Protocol):
     #: :func:`anyio.current_time`'s clock, without its look-up of the running library.
@@ -186,6 +190,9 @@ class _LoopReadiness:
             self._closed = True
             self._loop.remove_reader(self._fd)
 
+    def finish(self) -> None:
+        self.close()
+
     def _run_probe(self) -> None:
         self._probe_scheduled = False
         if not self._closed:
@@ -240,6 +247,9 @@ class _PollReadiness:
     def close(self) -> None:
         pass  # the pump's close() notifies the event loop before closing the FD
 
+    def finish(self) -> None:
+        pass
+
 
 @final
 class _TrioReadiness:
@@ -248,19 +258,18 @@ class _TrioReadiness:
     than the wait itself, so a scope per wait doubled the pump's cost per message.
 
     The scope is entered in the pump task and left there (by a wake-up, by the
-    pump's own cancellation, or by :meth:`close` from its ``finally``); between
-    waits the pump only receives and checkpoints, and a wake-up then sets a flag
-    instead of cancelling, so only a wait is ever interrupted.
+    pump's own cancellation, or by :meth:`finish` when its run ends); between waits
+    the pump only receives and checkpoints, and a wake-up then sets a flag instead
+    of cancelling, so only a wait is ever interrupted.
     """
 
-    __slots__ = ("_fd", "_pending", "_probe", "_scope", "_task", "_waiting")
+    __slots__ = ("_fd", "_pending", "_probe", "_scope", "_waiting")
 
     # trio's, bound once when the first trio backend is made (trio is optional).
     _new_scope: Callable[[], Any]
     _wait_readable: Callable[[int], Awaitable[None]]
     _closed_error: type[BaseException]
     _cancelled: type[BaseException]
-    _current_task: Callable[[], Any]
 
     @classmethod
     def bind(cls, trio: Any) -> None:
@@ -268,13 +277,11 @@ class _TrioReadiness:
         cls._wait_readable = staticmethod(trio.lowlevel.wait_readable)
         cls._closed_error = trio.ClosedResourceError
         cls._cancelled = trio.Cancelled
-        cls._current_task = staticmethod(trio.lowlevel.current_task)
 
     def __init__(self, fd: int, probe: Callable[[], None]) -> None:
         self._fd = fd
         self._probe = probe
-        self._scope: Any = None  # entered in the pump task until cancelled or closed
-        self._task: Any = None  # the pump task, which entered it
+        self._scope: Any = None  # entered in the pump task until cancelled or finished
         self._waiting = False  # in wait_readable, where a wake-up may cancel
         self._pending = True  # look at the socket once before the first wait
 
@@ -288,7 +295,6 @@ class _TrioReadiness:
             scope = self._scope
             if scope is None:
                 scope = self._scope = self._new_scope()
-                self._task = self._current_task()
                 scope.__enter__()
             self._waiting = True
             try:
@@ -321,16 +327,14 @@ class _TrioReadiness:
         self._probe()
 
     def close(self) -> None:
-        # Only the pump task may leave its scope: from another task (a service
-        # closed elsewhere) this does nothing, and the pump's own close() does it.
+        pass  # the pump's close() notifies trio before closing the FD
+
+    def finish(self) -> None:
+        # Only here, at the end of the pump's run, in its task: a close() from
+        # elsewhere (another task, or a handler inside a scope of its own) could
+        # not leave the scope in order.
         scope = self._scope
-        if scope is None:
-            return
-        try:
-            in_pump_task = self._current_task() is self._task
-        except RuntimeError:  # not in trio at all
-            return
-        if in_pump_task:
+        if scope is not None:
             self._scope = None
             scope.__exit__(None, None, None)
 

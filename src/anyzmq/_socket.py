@@ -357,7 +357,7 @@ class SocketPump:
                 await readiness.wait()
         finally:
             self._readiness = None
-            readiness.close()
+            readiness.finish()
             if self._state is _RECEIVING or self._state is _PARKED:
                 self._state = _IDLE
 
