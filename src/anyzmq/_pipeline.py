@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Any, final
 
 import zmq
@@ -33,7 +34,7 @@ class PipelineClient(OneWayClient):
 
     _socket_type = zmq.PUSH
 
-    @property
+    @cached_property  # one proxy serves every notification
     def notify(self) -> MethodCall:
         """``await client.notify.ns.method(*args, **kwargs)`` queues one notification.
 
