@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from functools import partial
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -501,8 +501,19 @@ async def test_what_on_message_raises_ends_run_in_its_task() -> None:
 
 @pytest.mark.parametrize("failing", ["recv", "get"])
 async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
-    # "get" is how the pump reads EVENTS; "recv" how it receives each frame.
+    # "get" is how the pump reads EVENTS; "recv" how it receives each frame. The
+    # pump may bind either when it is made: the stand-in is in place before, and
+    # fails once armed.
     ours, peer = socket_pair(zmq.PULL, zmq.PUSH)
+    real = getattr(ours, failing)
+    armed = False
+
+    def fail_once_armed(*args: Any, **kwargs: Any) -> Any:
+        if armed:
+            raise zmq.ZMQError(zmq.EFSM)
+        return real(*args, **kwargs)
+
+    setattr(ours, failing, fail_once_armed)
     pump = SocketPump(ours, current_backend())
     caught: list[OSError] = []
 
@@ -515,15 +526,12 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
         except OSError as exc:
             caught.append(exc)
 
-    def fail(*args: object, **kwargs: object) -> NoReturn:
-        raise zmq.ZMQError(zmq.EFSM)
-
     try:
         with anyio.fail_after(SAFETY):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump_and_catch)
                 await wait_for(lambda: pump.state is PumpState.PARKED)
-                setattr(ours, failing, fail)
+                armed = True
                 peer.send(b"x")
     finally:
         vars(ours).pop(failing, None)  # closing reads options too

@@ -24,7 +24,9 @@ costs about a tenth of that, and both are cancellable checkpoints like any other
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Generator
+from functools import partial
 from typing import Any, Protocol, final
 
 import anyio
@@ -69,12 +71,11 @@ class Backend(Protocol):
     now: Callable[[], float]
     #: :func:`anyio.current_effective_deadline` (trio's own on trio).
     effective_deadline: Callable[[], float]
+    #: A fresh one-shot waiter.
+    new_waiter: Callable[[], Waiter]
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         """Readiness for ``fd``; ``probe`` looks at the socket after sends."""
-
-    def new_waiter(self) -> Waiter:
-        """A fresh one-shot waiter."""
 
     def in_loop(self) -> bool:
         """Whether the caller runs inside this backend's event loop."""
@@ -99,12 +100,20 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop", "effective_deadline", "now")
+    __slots__ = ("_loop", "effective_deadline", "new_waiter", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.now: Callable[[], float] = loop.time
         self.effective_deadline: Callable[[], float] = anyio.current_effective_deadline
+        self.now: Callable[[], float] = loop.time
+        self.new_waiter: Callable[[], Waiter] = loop.create_future
+        loop_class = type(loop)
+        # asyncio's own loop: the same clock and futures without a Python call
+        # each (uvloop keeps a clock of its own).
+        if loop_class.time is asyncio.BaseEventLoop.time:
+            self.now = time.monotonic
+        if loop_class.create_future is asyncio.BaseEventLoop.create_future:
+            self.new_waiter = partial(asyncio.Future, loop=loop)
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         reader = _LoopReadiness(self._loop, fd, probe)
@@ -115,9 +124,6 @@ class _AsyncioBackend:
         except NotImplementedError:  # no persistent readers on this loop
             return _PollReadiness(fd, probe)
         return reader
-
-    def new_waiter(self) -> Waiter:
-        return self._loop.create_future()
 
     def in_loop(self) -> bool:
         try:
@@ -342,7 +348,7 @@ class _TrioReadiness:
 
 @final
 class _TrioBackend:
-    __slots__ = ("_current_token", "_token", "effective_deadline", "now")
+    __slots__ = ("_current_token", "_token", "effective_deadline", "new_waiter", "now")
 
     def __init__(self) -> None:
         import trio
@@ -353,6 +359,7 @@ class _TrioBackend:
         self._token = trio.lowlevel.current_trio_token()
         self.now: Callable[[], float] = trio.current_time
         self.effective_deadline: Callable[[], float] = trio.current_effective_deadline
+        self.new_waiter: Callable[[], Waiter] = _TrioWaiter
 
     def in_loop(self) -> bool:
         try:
@@ -362,9 +369,6 @@ class _TrioBackend:
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
         return _TrioReadiness(fd, probe)
-
-    def new_waiter(self) -> Waiter:
-        return _TrioWaiter()
 
     def run_soon_threadsafe(self, func: Callable[[], None]) -> None:
         self._token.run_sync_soon(func)

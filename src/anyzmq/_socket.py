@@ -30,7 +30,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Final, TypeAlias, final
+from functools import partial
+from typing import Final, TypeAlias, cast, final
 
 import anyio
 import anyio.lowlevel
@@ -187,6 +188,7 @@ class SocketPump:
         "_fd",
         "_input_seen",
         "_on_message",
+        "_read_events",
         "_readiness",
         "_recv",
         "_sends",
@@ -206,6 +208,8 @@ class SocketPump:
         self._recv = self._recv_keeping_last if keep_last_frame else _recv_frames
         self._backend = backend
         self._fd: int = sock.FD
+        #: ``EVENTS`` as pyzmq gives it (no Python call of ours): raises ZMQError.
+        self._read_events = cast("Callable[[], int]", partial(sock.get, _EVENTS))
         self._state = _IDLE
         self._on_message: Callable[[list[Frame]], None] | None = None
         self._readiness: Readiness | None = None  # while run() runs
@@ -237,12 +241,16 @@ class SocketPump:
         try:
             _send_frames(self._sock, frames)
         except zmq.Again:
-            self._after_send()
-            return False
+            sent = False
         except zmq.ZMQError as exc:
             raise _as_oserror(exc) from exc
-        self._after_send()
-        return True
+        else:
+            sent = True
+        # The send may have taken the FD's edge: if the pump waits, or senders
+        # wait for room, have the socket looked at again.
+        if (self._state is _PARKED or self._writable is not None) and self._readiness is not None:
+            self._readiness.check_soon()
+        return sent
 
     async def send(self, frames: Sequence[Frame]) -> None:
         """Send one multipart message, waiting while the send queue is full.
@@ -391,37 +399,39 @@ class SocketPump:
         """
         sock = self._sock
         recv = self._recv
-        if self._input_seen:
-            # The probe that woke the pump read EVENTS and saw input, which only
-            # this task receives: it is still there (a stale read costs zmq.Again).
-            self._input_seen = False
-            events = _POLLIN
-        else:
-            events = _events(sock)
-        on_message = self._on_message
-        if on_message is None:
+        read_events = self._read_events
+        try:
+            if self._input_seen:
+                # The probe that woke the pump read EVENTS and saw input, which only
+                # this task receives: it is still there (a stale read costs zmq.Again).
+                self._input_seen = False
+                events = _POLLIN
+            else:
+                events = read_events()
+            on_message = self._on_message
+            if on_message is None:
+                return events
+            burst = False
+            while events & _POLLIN and limit:
+                try:
+                    frames = recv(sock)
+                except zmq.Again:  # the burst is over, or EVENTS was stale
+                    # Read again, and keep what it says: it took the FD's edge.
+                    return read_events()
+                on_message(frames)
+                if self._state is not _RECEIVING:
+                    return 0
+                limit -= 1
+                if not burst:
+                    events = read_events()
+                    # More input already: a burst. Receive the rest until zmq.Again,
+                    # one exception for the burst rather than an EVENTS read per
+                    # message (each read costs a poll and a getpid syscall; a
+                    # receive does neither while messages wait).
+                    burst = True
             return events
-        burst = False
-        while events & _POLLIN and limit:
-            try:
-                frames = recv(sock)
-            except zmq.Again:  # the burst is over, or EVENTS was stale
-                # Read again, and keep what it says: it took the FD's edge.
-                return _events(sock)
-            except zmq.ZMQError as exc:
-                raise _as_oserror(exc) from exc
-            on_message(frames)
-            if self._state is not _RECEIVING:
-                return 0
-            limit -= 1
-            if not burst:
-                events = _events(sock)
-                # More input already: a burst. Receive the rest until zmq.Again,
-                # one exception for the burst rather than an EVENTS read per
-                # message (each read costs a poll and a getpid syscall; a
-                # receive does neither while messages wait).
-                burst = True
-        return events
+        except zmq.ZMQError as exc:
+            raise _as_oserror(exc) from exc
 
     def _recv_keeping_last(self, sock: zmq.Socket[bytes]) -> list[Frame]:
         """As :func:`_recv_frames`, keeping the last ``zmq.Frame`` (its properties)."""
@@ -433,19 +443,13 @@ class SocketPump:
         self.last_frame = frame
         return frames
 
-    def _after_send(self) -> None:
-        # A send may have taken the FD's edge: if the pump waits, or senders wait
-        # for room, have the socket looked at again.
-        if (self._state is _PARKED or self._writable is not None) and self._readiness is not None:
-            self._readiness.check_soon()
-
     def _probe(self) -> None:
         """Look at ``EVENTS``: wake a parked pump for input, blocked senders for room."""
         if self._state is _CLOSED:
             return
         try:
-            events = _events(self._sock)
-        except OSError:  # the pump's own read of EVENTS reports it
+            events = self._read_events()
+        except zmq.ZMQError:  # the pump's own read of EVENTS reports it
             if self._readiness is not None:
                 self._readiness.wake()
             return
