@@ -161,3 +161,36 @@ def test_async_detection() -> None:
 
     assert spec_of(coro).is_async
     assert not spec_of(sync).is_async
+
+
+class SubPoint(Point):
+    pass
+
+
+def test_subclass_instances_pass_unchanged_as_instances_do() -> None:
+    def f(p: Point, n: int) -> int:
+        return n
+
+    sub = SubPoint(1, 2)
+    spec = spec_of(f)
+    args, _ = spec.bind(None, (sub, True), {})
+    assert args[0] is sub
+    assert args[1] is True  # a bool is an int: not converted
+    assert spec.check_result(False) is False
+
+
+doubled_calls: list[Any] = []
+
+
+def doubled(value: Any) -> Any:
+    doubled_calls.append(value)
+    return value * 2
+
+
+def test_validators_see_every_value_and_classes_convert_others() -> None:
+    def f(a: int, b: doubled, c: int) -> None: ...  # type: ignore[valid-type]
+
+    doubled_calls.clear()
+    assert bind(f, 1, 2, "3") == ((1, 4, 3), {})
+    assert bind(f, 1, 2, 3) == ((1, 4, 3), {})
+    assert doubled_calls == [2, 2]

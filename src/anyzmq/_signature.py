@@ -42,6 +42,14 @@ def _instance_check(cls: type) -> Converter:
     return check
 
 
+def _exact_class(annotation: object) -> type | None:
+    """The class whose instances an annotation's converter returns unchanged
+    without being called (None: call it for every value)."""
+    if isinstance(annotation, type) and not inspect.isabstract(annotation):
+        return annotation
+    return None
+
+
 def _converter(annotation: object) -> Converter | None:
     if annotation is _EMPTY or annotation is None or annotation is object:
         return None
@@ -85,6 +93,7 @@ class MethodSpec:
         "_positional_converters",
         "_resolved",
         "_result",
+        "_result_class",
         "_signature",
         "is_async",
         "is_stream",
@@ -98,10 +107,12 @@ class MethodSpec:
         self._signature = inspect.Signature()
         self._converters: dict[str, tuple[inspect._ParameterKind, Converter]] = {}
         self._result: Converter | None = None
+        self._result_class: type | None = None  # a result of exactly this class passes
         # The fast path, for signatures of plain positional-or-keyword parameters
         # called with positional arguments only: how many may and must be given.
         self._most = self._fewest = -1
-        self._positional_converters: tuple[tuple[int, Converter], ...] = ()
+        # (position, class whose instances pass without a call or None, converter)
+        self._positional_converters: tuple[tuple[int, type | None, Converter], ...] = ()
 
     def _resolve(self) -> None:
         self._signature, self._resolved = _signature(self._func)
@@ -112,8 +123,10 @@ class MethodSpec:
             conv = _converter(param.annotation)
             if conv is not None:
                 self._converters[param.name] = (param.kind, conv)
-                by_position.append((index, conv))
+                by_position.append((index, _exact_class(param.annotation), conv))
         self._result = _converter(self._signature.return_annotation)
+        if self._result is not None:
+            self._result_class = _exact_class(self._signature.return_annotation)
         plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         if all(param.kind in plain for param in params):
             self._most = len(params)
@@ -162,21 +175,27 @@ class MethodSpec:
         return bound.args, bound.kwargs
 
     def _convert_positional(self, given: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._positional_converters:
-            return given
-        values = list(given)
-        for index, conv in self._positional_converters:
-            if index >= len(values):
+        values: list[Any] | None = None  # a copy, once a value changes
+        for index, exact, conv in self._positional_converters:
+            if index >= len(given):
                 break  # the rest keep their defaults, not passed through annotations
+            value = given[index]
+            if value.__class__ is exact:
+                continue  # what the converter would return unchanged
             try:
-                values[index] = conv(values[index])
+                converted = conv(value)
             except Exception as exc:
                 name = list(self._signature.parameters)[index]
                 raise ParameterError(f"argument {name!r}: {exc!r}") from exc
-        return tuple(values)
+            if converted is not value:
+                if values is None:
+                    values = list(given)
+                values[index] = converted
+        return given if values is None else tuple(values)
 
     def check_result(self, result: Any) -> Any:
         """Apply the return annotation, if any; its exceptions propagate."""
-        if self._result is None:
+        convert = self._result
+        if convert is None or result.__class__ is self._result_class:
             return result
-        return self._result(result)
+        return convert(result)
