@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, NamedTuple, TypeVar
+from typing import Final, NamedTuple
 
-__all__ = ["CallInfo", "current_call", "run_as"]
-
-_T = TypeVar("_T")
+__all__ = ["CallInfo", "current_call", "enter"]
 
 
 class CallInfo(NamedTuple):
@@ -43,12 +41,6 @@ def current_call() -> CallInfo:
         raise LookupError("rpc.current_call() is only available inside a handler") from None
 
 
-def enter(info: CallInfo) -> None:
-    """Make ``info`` the current call of the running task's context."""
-    _current.set(info)
-
-
-def run_as(info: CallInfo, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-    """Call ``func`` with ``info`` as the current call (run it in a copied context)."""
-    _current.set(info)
-    return func(*args, **kwargs)
+#: ``enter(info)`` makes ``info`` the current call of the running context (the
+#: context variable's own ``set``: no Python call).
+enter: Final[Callable[[CallInfo], object]] = _current.set

@@ -125,4 +125,4 @@ def lookup(root: HandlerLike, name: str) -> Target:
     spec = getattr(func, _MARK, None)
     if not isinstance(spec, MethodSpec):
         raise NotFoundError(name)
-    return Target(func, bound_self, spec)
+    return tuple.__new__(Target, (func, bound_self, spec))  # without Target's Python __new__

@@ -89,19 +89,23 @@ class Links:
     """The links that take calls, and the choice of one for each call: in turn,
     among those whose connection is up when any is."""
 
-    __slots__ = ("_all", "_next")
+    __slots__ = ("_all", "_next", "single")
 
     def __init__(self) -> None:
         self._all: list[Link] = []
         self._next = 0
+        #: The only link, when there is exactly one: it takes every call.
+        self.single: Link | None = None
 
     def add(self, link: Link) -> None:
         if link not in self._all:
             self._all.append(link)
+            self.single = self._all[0] if len(self._all) == 1 else None
 
     def remove(self, link: Link) -> None:
         if link in self._all:
             self._all.remove(link)
+            self.single = self._all[0] if len(self._all) == 1 else None
 
     def __iter__(self) -> Iterator[Link]:
         return iter(tuple(self._all))

@@ -7,7 +7,7 @@ import errno
 import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
-from functools import partial
+from functools import cached_property, partial
 from types import TracebackType
 from typing import Any, Final, final
 
@@ -43,7 +43,6 @@ from ._stream_client import (
     DEFAULT_STREAM_WINDOW,
     DEFAULT_STREAM_WINDOW_BYTES,
     ClientStreams,
-    IdsInUse,
     Stream,
     StreamCall,
     check_window,
@@ -64,6 +63,7 @@ class _ClientDefault(enum.Enum):
 
 _CLIENT_DEFAULT: Final = _ClientDefault.TIMEOUT
 _NO_TIMEOUT: Final = nullcontext()
+_unpack_reply_header: Final = _wire.REPLY_HEADER.unpack
 
 #: Milliseconds a closing client's socket may take to deliver the cancels of its
 #: pending calls (ZeroMQ does this in the background: closing does not wait).
@@ -171,9 +171,8 @@ class RPCClient(Service):
             check_window("stream_window_bytes", stream_window_bytes, _wire.MAX_WINDOW_BYTES),
             self._heartbeat or DEFAULT_HEARTBEAT,
         )
-        self._in_use = IdsInUse(self._pending, self._streams)
+        self._stream_ids = self._streams.ids  # a live view
         self._new_waiter: Callable[[], Waiter] = _not_open
-        self._method_call = MethodCall(self._request)  # immutable: one serves every call
         self._now: Callable[[], float] = anyio.current_time  # the backend's, on entering
         self._effective_deadline: Callable[[], float] = anyio.current_effective_deadline
         self._deadlines = Deadlines()
@@ -187,7 +186,7 @@ class RPCClient(Service):
         self._drops = RateLimitedWarning("RPCClient dropped a message")
         self._refusals = RateLimitedWarning("RPCClient refused a value")
 
-    @property
+    @cached_property  # one proxy serves every call
     def call(self) -> MethodCall:
         """``await client.call.ns.method(*args, **kwargs)`` calls ``ns.method`` remotely.
 
@@ -203,7 +202,7 @@ class RPCClient(Service):
         closed, and ``TypeError`` when an argument cannot be serialized (nothing
         is sent then).
         """
-        return self._method_call
+        return MethodCall(self._request)
 
     @property
     def stream(self) -> StreamCall:
@@ -263,7 +262,9 @@ class RPCClient(Service):
         kwargs: dict[str, Any],
         timeout: float | _ClientDefault | None = _CLIENT_DEFAULT,
     ) -> Any:
-        main = self._check_open()
+        main = self._pump  # as _check_open(), without its call: the hottest path
+        if not self._is_open or main is None:
+            raise ServiceClosedError(self._not_open_reason())
         if self._handshakes.any_refused:
             self._check_admitted()
         if timeout is _CLIENT_DEFAULT:
@@ -272,7 +273,7 @@ class RPCClient(Service):
         scope_deadline = self._effective_deadline()
         if scope_deadline != math.inf:
             budget = min(budget, scope_deadline - self._now())
-        request_id = self._ids.next_id(self._in_use)
+        request_id = self._ids.next_id(self._pending, self._stream_ids)
         # Packing errors raise here, before anything is registered or sent.
         frames = (
             _wire.call_frame(budget),
@@ -281,7 +282,8 @@ class RPCClient(Service):
             self._codec.pack_frame(args),
             self._codec.pack_frame(kwargs) if kwargs else _wire.NO_KWARGS,
         )
-        link = self._links.pick(self._bound_link or self._main_link(main))
+        links = self._links
+        link = links.single or links.pick(self._bound_link or self._main_link(main))
         pump = link.pump
         pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout, link)
         try:
@@ -340,7 +342,7 @@ class RPCClient(Service):
         """
         main = self._check_open()
         self._check_admitted()
-        request_id = self._ids.next_id(self._in_use)
+        request_id = self._ids.next_id(self._pending, self._stream_ids)
         frames = (
             opening,
             self._ids.header(request_id),
@@ -680,17 +682,18 @@ class RPCClient(Service):
             # Not here: its cancel went elsewhere (a proxy with several servers) or
             # never went. Answer with one; an id now used by another call or stream
             # is left alone (the server asks again).
-            if probed not in self._in_use:
+            if probed not in self._pending and probed not in self._stream_ids:
                 self._send_cancel(link, probed)
             return
         else:
             self._drops.report(f"an answer has 2 or 3 frames, got {count}")
             return
-        try:
-            request_id, is_error = _wire.parse_reply_header(header)
-        except ValueError as exc:
-            self._drops.report(str(exc))
+        if len(header) != _wire.REPLY_HEADER_SIZE:
+            self._drops.report(
+                f"reply header must be {_wire.REPLY_HEADER_SIZE} bytes, got {len(header)}"
+            )
             return
+        _pid, _rnd, request_id, _sent, is_error = _unpack_reply_header(header)
         pending = self._pending.get(request_id)
         if pending is None and self._streams.ended(request_id, is_error, body, link):
             return
@@ -709,7 +712,8 @@ class RPCClient(Service):
         if is_error:
             pending.resolve(None, rebuild_error(answer, self._error_table))
         else:
-            pending.resolve(answer, None)
+            pending.value = answer
+            pending.waiter.set_result(None)
 
     def _on_stream_message(self, link: Link, mark: Frame, header: Frame, body: Frame) -> None:
         """An item of a stream, or a stream request echoed by a server that does
@@ -867,7 +871,8 @@ class RPCServer(ServerBase):
         if budget is None:  # an aiozmq client: no deadline, no cancel, plain answers
             self._call(name, args, kwargs, _Reply(envelope, request_id, marked=False))
             return
-        peer = _peer_of(envelope)
+        # A routing id (at most 255 bytes) names the peer; a longer envelope, a tuple.
+        peer = bytes(envelope[0]) if len(envelope) == 1 else _peer_of(envelope)
         if peer not in self._greeted:
             self._greet(peer, envelope)
         reply = _Reply(envelope, request_id, marked=True)
@@ -963,10 +968,13 @@ class RPCServer(ServerBase):
             frames = [*reply.envelope, _wire.REPLY_MARK, header, body]
         else:
             frames = [*reply.envelope, header, body]
-        try:
-            sent = self._check_open().send_nowait(frames)
-        except ServiceClosedError:
+        pump = self._pump
+        if not self._is_open or pump is None:
             return  # closing: the caller goes with the connection
+        try:
+            sent = pump.send_nowait(frames)
+        except ServiceClosedError:
+            return  # closed meanwhile
         except OSError as exc:  # for example EHOSTUNREACH with zmq.ROUTER_MANDATORY
             self._drop(f"the answer to call #{request_id} could not be sent: {exc}")
             return

@@ -25,7 +25,7 @@ import anyio.to_thread
 import zmq
 
 from ._backend import Backend
-from ._calls import CallInfo, enter, run_as
+from ._calls import CallInfo, enter
 from ._codec import DecodeError, TranslationTable
 from ._curve import CurveServer, check_curve
 from ._deadlines import Deadlines
@@ -38,6 +38,7 @@ from ._log import RateLimitedWarning, bounded_exception, logger, shorten
 from ._service import DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, Service, SocketOptions
 from ._socket import Frame
 from ._stream_server import StreamWindow
+from ._wire import NO_KWARGS
 
 __all__ = ["DEFAULT_MAX_CONCURRENT_CALLS", "ServerBase"]
 
@@ -399,13 +400,10 @@ class ServerBase(Service):
             return
         try:
             # In a copy of the server's context: what one call sets, no other sees.
-            result = contextvars.copy_context().run(
-                run_as,
-                CallInfo(name, caller_deadline, peer_key),
-                target.func,
-                *call_args,
-                **call_kwargs,
-            )
+            context = contextvars.copy_context()
+            # tuple.__new__ builds the named tuple without its Python __new__.
+            context.run(enter, tuple.__new__(CallInfo, (name, caller_deadline, peer_key)))
+            result = context.run(target.func, *call_args, **call_kwargs)
             result = target.spec.check_result(result)
         except Exception as exc:
             self._failed(reply, name, exc, args, kwargs)
@@ -589,7 +587,8 @@ class ServerBase(Service):
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         try:
             args = self._codec.unpackb(args_frame)
-            kwargs = self._codec.unpackb(kwargs_frame)
+            # No keyword arguments, the usual case: an empty map.
+            kwargs = {} if kwargs_frame == NO_KWARGS else self._codec.unpackb(kwargs_frame)
         except DecodeError as exc:
             self._refusals.report(f"undecodable arguments: {exc}")
             raise ParameterError(f"cannot decode the arguments: {exc}") from exc

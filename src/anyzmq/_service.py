@@ -142,6 +142,9 @@ class Service:
         check_curve_options(curve, (option for option, _ in self._socket_options))
         self._codec = Codec(translation_table)
         self._state = _NEW
+        #: Whether the service is open (``_state == _OPEN``; an attribute: it is
+        #: read on every message).
+        self._is_open = False
         self._backend: Backend | None = None
         self._pump: SocketPump | None = None
         self._transport: Transport | None = None
@@ -173,7 +176,7 @@ class Service:
         next time it runs.
         """
         if self._state == _NEW:
-            self._state = _CLOSED
+            self._set_state(_CLOSED)
             return
         if self._state != _OPEN:
             return
@@ -187,7 +190,7 @@ class Service:
         assert self._background is not None
         assert self._pump is not None
         self._before_close()
-        self._state = _CLOSING
+        self._set_state(_CLOSING)
         self._pump.stop_reading()
         self._background.cancel()
 
@@ -227,7 +230,7 @@ class Service:
         self._pump = SocketPump(sock, backend, keep_last_frame=self._curve_session is not None)
         self._transport = transport
         self._task_group = task_group
-        self._state = _OPEN
+        self._set_state(_OPEN)
         self._task_group.start_soon(self._run_background, name=f"anyzmq pump of {self!r}")
         return self
 
@@ -301,7 +304,7 @@ class Service:
                     raise
         finally:
             self._handlers = None
-            self._state = _CLOSED
+            self._set_state(_CLOSED)
             self._transport = None
             self._on_closed()
             if self._curve_session is not None:
@@ -329,7 +332,7 @@ class Service:
 
     def _abandon(self) -> None:
         """Close the socket of a service whose event loop is gone."""
-        self._state = _CLOSED
+        self._set_state(_CLOSED)
         self._transport = None
         if self._curve_session is not None:
             self._curve_session.close()
@@ -362,13 +365,13 @@ class Service:
         return key.encode("ascii") if isinstance(key, str) and key else None
 
     def _check_open(self) -> SocketPump:
-        if self._state != _OPEN or self._pump is None:
+        if not self._is_open or self._pump is None:
             raise ServiceClosedError(self._not_open_reason())
         return self._pump
 
-    @property
-    def _is_open(self) -> bool:
-        return self._state == _OPEN
+    def _set_state(self, state: int) -> None:
+        self._state = state
+        self._is_open = state == _OPEN
 
     # Hooks for the concrete services.
 

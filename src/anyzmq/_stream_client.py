@@ -41,7 +41,6 @@ __all__ = [
     "DEFAULT_STREAM_WINDOW",
     "DEFAULT_STREAM_WINDOW_BYTES",
     "ClientStreams",
-    "IdsInUse",
     "Stream",
     "StreamCall",
     "check_window",
@@ -238,20 +237,6 @@ class ClientStreams:
 
     def unfinished(self) -> Iterable[_State]:
         return [state for state in self._open.values() if not state.finished]
-
-
-@final
-class IdsInUse:
-    """The request ids of a client's pending calls and open streams."""
-
-    __slots__ = ("_pending", "_streams")
-
-    def __init__(self, pending: Container[int], streams: ClientStreams) -> None:
-        self._pending = pending
-        self._streams = streams.ids  # the dict itself: one call less per new id
-
-    def __contains__(self, request_id: object) -> bool:
-        return request_id in self._pending or request_id in self._streams
 
 
 @final

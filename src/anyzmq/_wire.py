@@ -39,7 +39,8 @@ import os
 import random
 import struct
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
+from functools import partial
 from typing import Final, NamedTuple, final
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ITEM_MARK",
     "MAX_REQUEST_ID",
     "NO_KWARGS",
+    "REPLY_HEADER",
     "REPLY_HEADER_SIZE",
     "REPLY_MARK",
     "REQUEST_HEADER_SIZE",
@@ -109,6 +111,8 @@ CREDIT_ITEMS_MASK: Final = 0xFFFFFFFF
 
 REQUEST_HEADER_SIZE: Final = _REQUEST.size
 REPLY_HEADER_SIZE: Final = _REPLY.size
+#: The reply header's layout: peer id, random number, request id, send time, is-error.
+REPLY_HEADER: Final = _REPLY
 MAX_REQUEST_ID: Final = 0xFFFFFFFF
 
 
@@ -132,12 +136,12 @@ class RequestIds:
         self._prefix = _peer_prefix()
         self._last = 0
 
-    def next_id(self, in_use: Container[int]) -> int:
-        """Return an id that is not in ``in_use``."""
+    def next_id(self, in_use: Container[int], also_in_use: Container[int] = ()) -> int:
+        """Return an id that is in neither ``in_use`` nor ``also_in_use``."""
         request_id = self._last
         while True:
             request_id = request_id + 1 if request_id < MAX_REQUEST_ID else 1
-            if request_id not in in_use:
+            if request_id not in in_use and request_id not in also_in_use:
                 self._last = request_id
                 return request_id
 
@@ -187,9 +191,9 @@ def reply_header(request_id: int, *, is_error: bool) -> bytes:
     return ReplyHeaders().header(request_id, is_error=is_error)
 
 
-def call_frame(budget: float) -> bytes:
-    """The call frame for a caller with ``budget`` seconds left (``inf``: no deadline)."""
-    return _CALL_FRAME.pack(MAGIC, _CALL, budget)
+#: ``call_frame(budget)``: the call frame for a caller with ``budget`` seconds left
+#: (``inf``: no deadline); a partial of ``pack``, so no Python call per request.
+call_frame: Final[Callable[[float], bytes]] = partial(_CALL_FRAME.pack, MAGIC, _CALL)
 
 
 def budget_of(frame: bytes | memoryview) -> float | None:
