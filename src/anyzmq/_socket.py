@@ -131,14 +131,12 @@ def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
     send = type(sock).send
     if send is _WRAPPED_SEND:  # not a subclass that sends otherwise
         send = _BASE_SEND
-    last = len(frames) - 1
-    for index in range(last):
-        frame = frames[index]
+    for frame in frames[:-1]:
         if len(frame) < _LEND_MIN:
             send(sock, frame, _MORE_NOBLOCK)
         else:
             send(sock, frame, _MORE_NOBLOCK, False)
-    frame = frames[last]
+    frame = frames[-1]
     if len(frame) < _LEND_MIN:
         send(sock, frame, _NOBLOCK)
     else:
