@@ -2,6 +2,7 @@
 
     python benchmarks/floor.py              # 5 rounds of 3,000 calls
     python benchmarks/floor.py -r 9 -n 5000
+    python benchmarks/floor.py -r 15 -p aiozmq -s new=src -s old=/tmp/old/src
 
 Four peers make ``n`` sequential ``add(i, 1)`` calls over tcp://127.0.0.1, each
 server and each client in its own process, on asyncio:
@@ -18,12 +19,19 @@ The two shapes set a floor: what is left between a library and its shape is the
 library's own code. Each round runs every peer once, in a rotated order; the table
 gives the medians over rounds of each run's median latency and calls per second,
 and the medians over rounds of the ratios to aiozmq in the same round.
+
+``-s NAME=PATH`` adds a peer ``NAME``: anyzmq on asyncio imported from the source
+tree ``PATH`` (the directory holding the ``anyzmq`` package), so that two versions
+of anyzmq run in the same rounds; the script then also prints, for each two such
+peers, the median over rounds of the ratio of their latencies in the same round.
+Differences of a few per cent need 15 rounds or more on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -33,11 +41,20 @@ from typing import Any
 
 PEERS = ("callbacks", "pump-tasks", "anyzmq-asyncio", "aiozmq")
 LOOPBACK = "tcp://127.0.0.1"
+#: The source tree a ``-s`` peer's processes import anyzmq from.
+SOURCE_VARIABLE = "ANYZMQ_FLOOR_SOURCE"
 WARM_UP = 200
+
+
+def _import_from_source() -> None:
+    source = os.environ.get(SOURCE_VARIABLE)
+    if source:
+        sys.path.insert(0, source)
 
 
 def serve(peer: str) -> None:
     """Serve ``add`` until stdin closes; print the endpoint first."""
+    _import_from_source()
     if peer == "anyzmq-asyncio":
         import anyio
 
@@ -129,6 +146,7 @@ _tasks: set[asyncio.Task[None]] = set()  # strong references to the pumps
 
 def call(peer: str, endpoint: str, n: int) -> dict[str, float]:
     """Make ``n`` timed sequential calls after a warm-up; per-call figures."""
+    _import_from_source()
     if peer == "anyzmq-asyncio":
         import anyio
 
@@ -200,12 +218,18 @@ async def _call_bare(peer: str, endpoint: str, n: int) -> list[float]:
     return latencies
 
 
-def run_pair(peer: str, n: int) -> dict[str, float]:
+def run_pair(peer: str, n: int, source: str | None = None) -> dict[str, float]:
+    """Run one server and one client of ``peer`` (from ``source``, for anyzmq)."""
+    env = dict(os.environ)
+    env.pop(SOURCE_VARIABLE, None)
+    if source is not None:
+        env[SOURCE_VARIABLE] = source
     server = subprocess.Popen(
         [sys.executable, __file__, "serve", peer],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -216,6 +240,7 @@ def run_pair(peer: str, n: int) -> dict[str, float]:
             text=True,
             timeout=300,
             check=True,
+            env=env,
         )
         p50, rate = client.stdout.split()
         return {"p50_us": float(p50), "calls_per_s": float(rate)}
@@ -228,13 +253,32 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=5)
     parser.add_argument("-n", "--calls", type=int, default=3000)
     parser.add_argument("-p", "--peer", action="append", choices=PEERS)
+    parser.add_argument(
+        "-s",
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="add a peer NAME: anyzmq on asyncio imported from the source tree PATH",
+    )
     options = parser.parse_args()
-    peers = options.peer or list(PEERS)
+    sources: dict[str, str] = {}
+    for item in options.source:
+        name, _, path = item.partition("=")
+        if not name or not path or name in PEERS or name in sources:
+            parser.error(f"-s wants NAME=PATH with a new name, got {item!r}")
+        if not os.path.isdir(os.path.join(path, "anyzmq")):
+            parser.error(f"{path!r} holds no anyzmq package")
+        sources[name] = os.path.abspath(path)
+    peers = (options.peer or ([] if sources else list(PEERS))) + list(sources)
     runs: dict[str, list[dict[str, float]]] = {peer: [] for peer in peers}
     for round_ in range(options.rounds):
         order = peers[round_ % len(peers) :] + peers[: round_ % len(peers)]
         for peer in order:
-            result = run_pair(peer, options.calls)
+            if peer in sources:
+                result = run_pair("anyzmq-asyncio", options.calls, sources[peer])
+            else:
+                result = run_pair(peer, options.calls)
             runs[peer].append(result)
             print(f"[{round_ + 1}/{options.rounds}] {peer:15s} {result}", flush=True)
     print(
@@ -256,6 +300,20 @@ def main() -> None:
         else:
             ratios = "n/a | n/a"
         print(f"| {peer} | {p50:,.0f} | {rate:,.0f} | {ratios} |")
+    named = [peer for peer in peers if peer in sources or peer == "anyzmq-asyncio"]
+    if len(named) > 1:
+        print(
+            "\n| versions | latency of the first over the second, same round (median) "
+            "| rounds the second was faster |"
+        )
+        print("|---|---|---|")
+    for index, first in enumerate(named):
+        for second in named[index + 1 :]:
+            same_rounds = zip(runs[first], runs[second], strict=True)
+            latency_ratios = [a["p50_us"] / b["p50_us"] for a, b in same_rounds]
+            faster = sum(ratio > 1 for ratio in latency_ratios)
+            median = statistics.median(latency_ratios)
+            print(f"| {first} / {second} | {median:.3f} | {faster} of {len(latency_ratios)} |")
 
 
 if __name__ == "__main__":
