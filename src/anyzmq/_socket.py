@@ -337,8 +337,9 @@ class SocketPump:
         multipart message; pass None for a socket that only sends (PUSH, PUB).
 
         Raises:
-            OSError: ZeroMQ failed to receive.
-            BaseException: whatever ``on_message`` raised.
+            OSError: ZeroMQ failed to receive (a pyzmq error that ``on_message``
+                lets out comes as an OSError too, with the same errno).
+            BaseException: whatever else ``on_message`` raised.
         """
         self._on_message = on_message
         readiness = self._readiness = self._backend.readiness(self._fd, self._probe)
@@ -393,7 +394,8 @@ class SocketPump:
         it before it waits for the FD again.
 
         Raises:
-            OSError: ZeroMQ failed to receive.
+            OSError: ZeroMQ failed to receive, or ``on_message`` let a pyzmq
+                error out (one handler around the loop: no cost per message).
         """
         sock = self._sock
         recv = self._recv
