@@ -19,7 +19,7 @@ import zmq
 from anyzmq._backend import _LoopReadiness, _TrioReadiness, current_backend
 from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
-from anyzmq._socket import Frame, PumpState, SocketPump, _send_frames
+from anyzmq._socket import Frame, PumpState, SocketPump
 
 from .support import SAFETY
 
@@ -541,7 +541,9 @@ async def test_zeromq_errors_end_run_as_oserror(failing: str) -> None:
 
 
 class RecordingSocket:
-    """Stands in for a socket: records what ``_send_frames`` asks pyzmq to do."""
+    """Stands in for a socket: records what a pump's send asks pyzmq to do."""
+
+    FD = -1  # never waited on: the pump does not run
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, int, bool]] = []  # (length, flags, copy)
@@ -549,12 +551,16 @@ class RecordingSocket:
     def send(self, data: bytes, flags: int = 0, copy: bool = True) -> None:
         self.calls.append((len(data), flags, copy))
 
+    def get(self, option: int) -> int:
+        raise AssertionError(f"option {option} read: a pump that does not run reads none")
+
 
 async def test_large_frames_are_lent_to_zeromq_and_small_ones_copied() -> None:
     recorder = RecordingSocket()
+    pump = SocketPump(cast("zmq.Socket[bytes]", recorder), current_backend())
     lend = 128 * 1024  # frames from here on are lent; below, copied
     sizes = [16, zmq.COPY_THRESHOLD, lend - 1, lend, 4 * lend, 3, lend]
-    _send_frames(cast("zmq.Socket[bytes]", recorder), [bytes(size) for size in sizes])
+    assert pump.send_nowait([bytes(size) for size in sizes])
     more, last = zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
     assert recorder.calls == [
         (16, more, True),

@@ -114,35 +114,6 @@ _WRAPPED_SEND: Final = zmq.Socket.send
 _BASE_SEND: Final = super(zmq.Socket, zmq.Socket).send
 
 
-def _send_frames(sock: zmq.Socket[bytes], frames: Sequence[Frame]) -> None:
-    """``send_multipart(frames, NOBLOCK)`` without its per-call type checks and
-    enum arithmetic, which are most of its cost. ZeroMQ queues all frames or none:
-    only the first can fail with ``zmq.Again``.
-
-    Frames of at least :data:`_LEND_MIN` bytes are lent to ZeroMQ rather than
-    copied: pyzmq holds a reference until ZeroMQ has written them, and nothing
-    changes them meanwhile (a ``bytes`` cannot change, a packer refuses to pack
-    while a view of its buffer lives, and received frames are never written).
-    Copying a large frame costs a fresh allocation of its size as well as the
-    copy, and fresh memory costs a page fault per 4 KiB (see
-    ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
-    pyzmq's bookkeeping for a lent buffer (pyzmq copies below 64 KiB anyway).
-    """
-    send = type(sock).send
-    if send is _WRAPPED_SEND:  # not a subclass that sends otherwise
-        send = _BASE_SEND
-    for frame in frames[:-1]:
-        if len(frame) < _LEND_MIN:
-            send(sock, frame, _MORE_NOBLOCK)
-        else:
-            send(sock, frame, _MORE_NOBLOCK, False)
-    frame = frames[-1]
-    if len(frame) < _LEND_MIN:
-        send(sock, frame, _NOBLOCK)
-    else:
-        send(sock, frame, _NOBLOCK, False)
-
-
 def _recv_frames(sock: zmq.Socket[bytes]) -> list[Frame]:
     """``recv_multipart(NOBLOCK)``, reading each frame's "more" flag from the frame
     rather than with a ``getsockopt(RCVMORE)`` per frame (half the cost).
@@ -189,6 +160,7 @@ class SocketPump:
         "_read_events",
         "_readiness",
         "_recv",
+        "_send",
         "_sends",
         "_sock",
         "_state",
@@ -200,6 +172,10 @@ class SocketPump:
         self, sock: zmq.Socket[bytes], backend: Backend, *, keep_last_frame: bool = False
     ) -> None:
         self._sock = sock
+        send = type(sock).send
+        #: ``send(sock, frame, flags[, copy])``: pyzmq's compiled send unless a
+        #: subclass of zmq.Socket sends otherwise.
+        self._send: Callable[..., object] = _BASE_SEND if send is _WRAPPED_SEND else send
         #: With ``keep_last_frame``, the last frame of the message being handled,
         #: whose properties (``frame.get("User-Id")``) ``on_message`` may read.
         self.last_frame: zmq.Frame | None = None
@@ -230,14 +206,37 @@ class SocketPump:
     def send_nowait(self, frames: Sequence[Frame]) -> bool:
         """Send one multipart message if the queue has room; return whether it did.
 
+        ZeroMQ queues all frames or none: only the first can fail for want of
+        room. Frames of at least :data:`_LEND_MIN` bytes are lent to ZeroMQ rather
+        than copied: pyzmq holds a reference until ZeroMQ has written them, and
+        nothing changes them meanwhile (a ``bytes`` cannot change, a packer
+        refuses to pack while a view of its buffer lives, and received frames are
+        never written). Copying a large frame costs a fresh allocation of its size
+        as well as the copy, and fresh memory costs a page fault per 4 KiB (see
+        ``benchmarks/README.md``); smaller frames are copied, which is cheaper than
+        pyzmq's bookkeeping for a lent buffer (pyzmq copies below 64 KiB anyway).
+
         Raises:
             ServiceClosedError: the socket is closed.
             OSError: ZeroMQ refused the message.
         """
         if self._state is _CLOSED:
             raise ServiceClosedError("the socket is closed")
+        sock = self._sock
+        send = self._send
         try:
-            _send_frames(self._sock, frames)
+            # send_multipart(frames, NOBLOCK) without its per-call type checks and
+            # enum arithmetic, which are most of its cost; large frames are lent.
+            for frame in frames[:-1]:
+                if len(frame) < _LEND_MIN:
+                    send(sock, frame, _MORE_NOBLOCK)
+                else:
+                    send(sock, frame, _MORE_NOBLOCK, False)
+            frame = frames[-1]
+            if len(frame) < _LEND_MIN:
+                send(sock, frame, _NOBLOCK)
+            else:
+                send(sock, frame, _NOBLOCK, False)
         except zmq.Again:
             sent = False
         except zmq.ZMQError as exc:
