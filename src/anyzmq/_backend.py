@@ -100,23 +100,24 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop", "effective_deadline", "new_waiter", "now")
+    __slots__ = ("_loop", "_new_future", "effective_deadline", "new_waiter", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.effective_deadline: Callable[[], float] = anyio.current_effective_deadline
         self.now: Callable[[], float] = loop.time
-        self.new_waiter: Callable[[], Waiter] = loop.create_future
+        self._new_future: Callable[[], asyncio.Future[None]] = loop.create_future
         loop_class = type(loop)
         # asyncio's own loop: the same clock and futures without a Python call
         # each (uvloop keeps a clock of its own).
         if loop_class.time is asyncio.BaseEventLoop.time:
             self.now = time.monotonic
         if loop_class.create_future is asyncio.BaseEventLoop.create_future:
-            self.new_waiter = partial(asyncio.Future, loop=loop)
+            self._new_future = partial(asyncio.Future, loop=loop)
+        self.new_waiter: Callable[[], Waiter] = self._new_future
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
-        reader = _LoopReadiness(self._loop, fd, probe)
+        reader = _LoopReadiness(self._loop, self._new_future, fd, probe)
         try:
             # The FD signals any change of the socket, often with no input: the
             # callback looks first, and wakes the pump task only for input.
@@ -145,14 +146,22 @@ class _LoopReadiness:
         "_fd",
         "_future",
         "_loop",
+        "_new_future",
         "_pending",
         "_probe",
         "_probe_scheduled",
         "_probed_since_wait",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, probe: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        new_future: Callable[[], asyncio.Future[None]],
+        fd: int,
+        probe: Callable[[], None],
+    ) -> None:
         self._loop = loop
+        self._new_future = new_future
         self._fd = fd
         self._probe = probe
         self._future: asyncio.Future[None] | None = None
@@ -163,7 +172,7 @@ class _LoopReadiness:
 
     def wait(self) -> Awaitable[None]:
         # The future itself, not a coroutine around it: one frame less per wake-up.
-        future = self._future = self._loop.create_future()
+        future = self._future = self._new_future()
         self._probed_since_wait = False
         if self._pending:
             self._pending = False
