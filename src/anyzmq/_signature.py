@@ -150,7 +150,12 @@ class MethodSpec:
         if not kwargs:
             given = args if bound_self is None else (bound_self, *args)
             if self._fewest <= len(given) <= self._most:
-                return self._convert_positional(given), {}
+                # A value of exactly its annotated class passes unchanged: only
+                # another value costs a call of the converters.
+                for index, exact, _conv in self._positional_converters:
+                    if index < len(given) and given[index].__class__ is not exact:
+                        return self._convert_positional(given), {}
+                return given, {}
         try:
             if bound_self is None:
                 bound = self._signature.bind(*args, **kwargs)
