@@ -41,11 +41,20 @@ def test_reply_header_size_is_checked(size: int) -> None:
 
 def test_request_ids_wrap_and_skip_ids_in_use() -> None:
     ids = _wire.RequestIds()
-    assert ids.next_id({}) == 1
-    assert ids.next_id({2: None, 3: None}) == 4
+    assert ids.issue({})[0] == 1
+    assert ids.issue({2: None, 3: None})[0] == 4
+    assert ids.issue({}, {5: None, 6: None})[0] == 7
     ids._last = _wire.MAX_REQUEST_ID - 1
-    assert ids.next_id({}) == _wire.MAX_REQUEST_ID
-    assert ids.next_id({1: None}) == 2
+    assert ids.issue({})[0] == _wire.MAX_REQUEST_ID
+    assert ids.issue({1: None})[0] == 2
+
+
+def test_issued_header_carries_the_issued_id() -> None:
+    ids = _wire.RequestIds()
+    request_id, header = ids.issue({1: None})
+    assert request_id == 2
+    assert _wire.request_id_of(header) == 2
+    assert header[:4] == ids.header(9)[:4]  # the same peer prefix as every header
 
 
 def test_probe_and_cancel_frames_are_told_apart() -> None:

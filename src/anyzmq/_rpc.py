@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
 from functools import cached_property, partial
 from types import TracebackType
-from typing import Any, Final, final
+from typing import Any, Final, NamedTuple, final
 
 import anyio
 import zmq
@@ -273,11 +273,11 @@ class RPCClient(Service):
         scope_deadline = self._effective_deadline()
         if scope_deadline != math.inf:
             budget = min(budget, scope_deadline - self._now())
-        request_id = self._ids.next_id(self._pending, self._stream_ids)
+        request_id, header = self._ids.issue(self._pending, self._stream_ids)
         # Packing errors raise here, before anything is registered or sent.
         frames = (
             _wire.call_frame(budget),
-            self._ids.header(request_id),
+            header,
             name.encode("utf-8"),
             self._codec.pack_frame(args),
             self._codec.pack_frame(kwargs) if kwargs else _wire.NO_KWARGS,
@@ -285,10 +285,13 @@ class RPCClient(Service):
         links = self._links
         link = links.single or links.pick(self._bound_link or self._main_link(main))
         pump = link.pump
+        # The send first, then the record: nothing can answer before this task
+        # awaits, and the send is what the server waits for.
+        queued = link.settling is None and pump.send_nowait(frames)
         pending = self._pending[request_id] = _Pending(self._new_waiter(), name, timeout, link)
         try:
             deadline = None if timeout is None else self._now() + timeout
-            if link.settling is not None or not pump.send_nowait(frames):
+            if not queued:
                 with _NO_TIMEOUT if timeout is None else anyio.fail_after(timeout):
                     if link.settling is not None:  # just lost: it may not deliver
                         await link.settling.wait()
@@ -342,10 +345,10 @@ class RPCClient(Service):
         """
         main = self._check_open()
         self._check_admitted()
-        request_id = self._ids.next_id(self._pending, self._stream_ids)
+        request_id, header = self._ids.issue(self._pending, self._stream_ids)
         frames = (
             opening,
-            self._ids.header(request_id),
+            header,
             b"",
             self._codec.packb(args),
             self._codec.packb(kwargs),
@@ -869,13 +872,13 @@ class RPCServer(ServerBase):
             self._drop(str(exc))
             return
         if budget is None:  # an aiozmq client: no deadline, no cancel, plain answers
-            self._call(name, args, kwargs, _Reply(envelope, request_id, marked=False))
+            self._call(name, args, kwargs, tuple.__new__(_Reply, (envelope, request_id, False)))
             return
         # A routing id (at most 255 bytes) names the peer; a longer envelope, a tuple.
         peer = bytes(envelope[0]) if len(envelope) == 1 else _peer_of(envelope)
         if peer not in self._greeted:
             self._greet(peer, envelope)
-        reply = _Reply(envelope, request_id, marked=True)
+        reply = tuple.__new__(_Reply, (envelope, request_id, True))
         if stream is not None:
             window = StreamWindow(stream.window_items, stream.window_bytes)
             self._call(stream.name, args, kwargs, reply, budget, (peer, request_id), window)
@@ -993,16 +996,13 @@ def _peer_of(envelope: list[Frame]) -> bytes | tuple[bytes, ...]:
     return tuple(bytes(frame) for frame in envelope)
 
 
-@final
-class _Reply:
-    """Where and how to answer one request."""
+class _Reply(NamedTuple):
+    """Where and how to answer one request (built by ``tuple.__new__``, without
+    the named tuple's Python ``__new__``: one per request)."""
 
-    __slots__ = ("envelope", "marked", "request_id")
-
-    def __init__(self, envelope: list[Frame], request_id: int, *, marked: bool) -> None:
-        self.envelope = envelope
-        self.request_id = request_id
-        self.marked = marked
+    envelope: list[Frame]
+    request_id: int
+    marked: bool  # the request had a call frame: the answer gets a reply mark
 
 
 def connect_rpc(

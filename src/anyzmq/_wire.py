@@ -136,14 +136,15 @@ class RequestIds:
         self._prefix = _peer_prefix()
         self._last = 0
 
-    def next_id(self, in_use: Container[int], also_in_use: Container[int] = ()) -> int:
-        """Return an id that is in neither ``in_use`` nor ``also_in_use``."""
+    def issue(self, in_use: Container[int], also_in_use: Container[int] = ()) -> tuple[int, bytes]:
+        """Return the next id that is in neither ``in_use`` nor ``also_in_use``,
+        and a request header carrying it (one call: this is on every request)."""
         request_id = self._last
         while True:
             request_id = request_id + 1 if request_id < MAX_REQUEST_ID else 1
             if request_id not in in_use and request_id not in also_in_use:
                 self._last = request_id
-                return request_id
+                return request_id, self._prefix + _ID_AND_TIME.pack(request_id, time.time())
 
     def header(self, request_id: int) -> bytes:
         return self._prefix + _ID_AND_TIME.pack(request_id, time.time())
