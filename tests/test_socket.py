@@ -4,6 +4,7 @@ persistent reader and polling."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import os
@@ -375,6 +376,89 @@ async def test_sends_while_parked_are_looked_at_once_then_once_per_turn() -> Non
         readiness.close()
         os.close(r)
         os.close(w)
+
+
+@asynccontextmanager
+async def loop_readiness(probe: Callable[[], None]) -> AsyncIterator[tuple[_LoopReadiness, int]]:
+    """A loop reader's readiness on a pipe (asyncio and uvloop; skips elsewhere):
+    the readiness and the pipe's write end."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    readiness = current_backend().readiness(r, probe)
+    try:
+        if not isinstance(readiness, _LoopReadiness):
+            pytest.skip("only a loop reader steps the pump task in its callback")
+        await readiness.wait()  # the first wait returns at once
+        yield readiness, w
+    finally:
+        readiness.close()
+        os.close(r)
+        os.close(w)
+
+
+async def test_the_reader_callback_steps_the_waiting_pump_task_at_once() -> None:
+    # A wake-up from the loop's reader callback runs the waiting task in that
+    # callback, not on the loop's next turn: the task resumes before a callback
+    # that the probe scheduled for the next turn.
+    order: list[str] = []
+    made: list[_LoopReadiness] = []
+
+    def probe() -> None:
+        asyncio.get_running_loop().call_soon(order.append, "next turn")
+        made[0].wake()
+
+    async with loop_readiness(probe) as (readiness, w):
+        made.append(readiness)
+
+        async def pump() -> None:
+            await readiness.wait()
+            order.append("pump task")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            await anyio.wait_all_tasks_blocked()  # parked on the readiness: not done
+            os.write(w, b"x")
+    assert order[:2] == ["pump task", "next turn"]
+
+
+async def test_a_wake_up_from_a_task_steps_the_pump_task_on_the_next_turn() -> None:
+    # Inside a task (a send's probe, resume_reading, close) the pump task cannot be
+    # stepped at once: it runs on the loop's next turn, as a future's waiter would.
+    resumed = anyio.Event()
+    async with loop_readiness(lambda: None) as (readiness, _w):
+
+        async def pump() -> None:
+            await readiness.wait()
+            resumed.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            await anyio.wait_all_tasks_blocked()
+            readiness.wake()
+            assert not resumed.is_set()
+            readiness.wake()  # already woken: the next wait returns at once
+            await resumed.wait()
+        await readiness.wait()
+
+
+async def test_a_pump_task_waiting_on_the_reader_is_cancellable_and_waits_again() -> None:
+    async with loop_readiness(lambda: None) as (readiness, _w):
+
+        async def pump() -> None:
+            await readiness.wait()
+
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump)
+                await anyio.wait_all_tasks_blocked()
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert not readiness.cancelled()  # the cancellation was delivered once
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            await anyio.wait_all_tasks_blocked()
+            readiness.wake()  # the same readiness serves the next wait
 
 
 async def test_a_wake_up_racing_the_fd_leaves_no_cancellation_behind() -> None:

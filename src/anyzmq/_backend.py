@@ -6,11 +6,11 @@ This is the one module that looks past anyio, for speed and memory where anyio's
 portable primitives cost too much on the hot path:
 
 - On asyncio (and uvloop), the pump keeps one reader registration on the loop for
-  as long as it runs. The loop's callback only reads ``EVENTS`` and wakes the pump
-  task when there is input (the FD signals about twice per message, often with
-  nothing to receive); the pump task does all the receiving. anyio's one-shot
-  :func:`anyio.wait_readable` would cost two ``epoll_ctl`` calls per wait. A call
-  waits on a bare future.
+  as long as it runs. The loop's callback only reads ``EVENTS`` and, when there is
+  input, steps the waiting pump task at once, in the callback (the FD also signals
+  with nothing to receive); the pump task does all the receiving. anyio's one-shot
+  :func:`anyio.wait_readable` would cost two ``epoll_ctl`` calls per wait, and a
+  future's wake-up a turn of the loop. A call waits on a bare future.
 - On trio, the pump waits with trio's own ``wait_readable`` inside a cancel scope
   that a wake-up cancels (one scope across waits until then), and looks at
   ``EVENTS`` before it returns to the pump; a call waits as a parked task. Loops
@@ -24,14 +24,18 @@ costs about a tenth of that, and both are cancellable checkpoints like any other
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Generator
 from functools import partial
-from typing import Any, Protocol, final
+from typing import Any, Final, Protocol, final
 
 import anyio
 
 __all__ = ["Backend", "Readiness", "Waiter", "current_backend"]
+
+#: A wait's cancel message when it was not cancelled (None is a message).
+_NOT_CANCELLED: Final = object()
 
 
 class Waiter(Protocol):
@@ -100,28 +104,27 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop", "_new_future", "effective_deadline", "new_waiter", "now")
+    __slots__ = ("_loop", "effective_deadline", "new_waiter", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.effective_deadline: Callable[[], float] = anyio.current_effective_deadline
         self.now: Callable[[], float] = loop.time
-        self._new_future: Callable[[], asyncio.Future[None]] = loop.create_future
+        self.new_waiter: Callable[[], Waiter] = loop.create_future
         loop_class = type(loop)
         # asyncio's own loop: the same clock and futures without a Python call
         # each (uvloop keeps a clock of its own).
         if loop_class.time is asyncio.BaseEventLoop.time:
             self.now = time.monotonic
         if loop_class.create_future is asyncio.BaseEventLoop.create_future:
-            self._new_future = partial(asyncio.Future, loop=loop)
-        self.new_waiter: Callable[[], Waiter] = self._new_future
+            self.new_waiter = partial(asyncio.Future, loop=loop)
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
-        reader = _LoopReadiness(self._loop, self._new_future, fd, probe)
+        reader = _LoopReadiness(self._loop, fd, probe)
         try:
             # The FD signals any change of the socket, often with no input: the
             # callback looks first, and wakes the pump task only for input.
-            self._loop.add_reader(fd, probe)
+            self._loop.add_reader(fd, reader.on_readable)
         except NotImplementedError:  # no persistent readers on this loop
             return _PollReadiness(fd, probe)
         return reader
@@ -139,52 +142,74 @@ class _AsyncioBackend:
 @final
 class _LoopReadiness:
     """A persistent reader registration whose callback (the probe) wakes the waiting
-    pump task when there is input."""
+    pump task when there is input.
+
+    The pump task awaits this object itself: a future-like object in asyncio's
+    sense (``_asyncio_future_blocking``, see :func:`asyncio.isfuture`), holding the
+    waiting task's wake-up as a future holds its done callbacks. When a loop
+    callback (the reader's, or a probe scheduled for the next turn) finds input,
+    it steps the pump task at once, in that callback, where a future would make
+    it wait for the loop's next turn: one turn fewer for every message received,
+    and still only the pump task receives. A wake-up from inside a task (the
+    probe after a send, ``resume_reading``, ``close``) or a cancellation goes
+    through ``call_soon``, as a future's would: a task cannot be stepped while
+    another one runs.
+    """
 
     __slots__ = (
+        "_asyncio_future_blocking",
+        "_cancel_message",
         "_closed",
+        "_context",
         "_fd",
-        "_future",
+        "_in_callback",
         "_loop",
-        "_new_future",
         "_pending",
         "_probe",
         "_probe_scheduled",
         "_probed_since_wait",
+        "_step_due",
+        "_wakeup",
     )
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        new_future: Callable[[], asyncio.Future[None]],
-        fd: int,
-        probe: Callable[[], None],
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, probe: Callable[[], None]) -> None:
         self._loop = loop
-        self._new_future = new_future
         self._fd = fd
         self._probe = probe
-        self._future: asyncio.Future[None] | None = None
+        #: asyncio's mark of a future-like object; True while being yielded to a task.
+        self._asyncio_future_blocking = False
+        self._wakeup: Callable[[Any], object] | None = None  # the waiting task's
+        self._context: contextvars.Context | None = None  # where the wake-up runs
+        self._cancel_message: object = _NOT_CANCELLED
         self._pending = True  # look at the socket once before the first wait
+        self._in_callback = False  # a loop callback is probing: it steps the task itself
+        self._step_due: Callable[[Any], object] | None = None  # for that callback to run
         self._probe_scheduled = False
         self._probed_since_wait = False
         self._closed = False
 
     def wait(self) -> Awaitable[None]:
-        # The future itself, not a coroutine around it: one frame less per wake-up.
-        future = self._future = self._new_future()
         self._probed_since_wait = False
+        return self
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # A generator rather than a coroutine: one frame less per wake-up.
         if self._pending:
             self._pending = False
-            future.set_result(None)
-        return future
+            return
+        self._asyncio_future_blocking = True
+        yield self  # the task registers its wake-up with add_done_callback
 
     def wake(self) -> None:
-        future = self._future
-        if future is None or future.done():
+        wakeup = self._wakeup
+        if wakeup is None:  # not waiting, or already woken
             self._pending = True
+            return
+        self._wakeup = None
+        if self._in_callback:
+            self._step_due = wakeup
         else:
-            future.set_result(None)
+            self._loop.call_soon(wakeup, self, context=self._context)
 
     def check_soon(self) -> None:
         # The first request after a wait began is served at once: a lone send (a
@@ -208,10 +233,60 @@ class _LoopReadiness:
     def finish(self) -> None:
         self.close()
 
+    def on_readable(self) -> None:
+        """The loop's reader callback: look at the socket, and step the pump task
+        here if there is input."""
+        self._in_callback = True
+        try:
+            self._probe()
+        finally:
+            self._in_callback = False
+            wakeup, self._step_due = self._step_due, None
+            if wakeup is not None:  # woken by the probe (even if it raised after)
+                if self._context is None:
+                    wakeup(self)
+                else:
+                    self._context.run(wakeup, self)
+
     def _run_probe(self) -> None:
         self._probe_scheduled = False
         if not self._closed:
-            self._probe()
+            self.on_readable()
+
+    # What asyncio's tasks (and anyio) ask of a future they wait on.
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def add_done_callback(
+        self, callback: Callable[[Any], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        # Only the pump task waits on this object, one wait at a time.
+        self._wakeup = callback
+        self._context = context
+
+    def done(self) -> bool:
+        return self._wakeup is None
+
+    def cancelled(self) -> bool:
+        return self._cancel_message is not _NOT_CANCELLED
+
+    def cancel(self, msg: object = None) -> bool:
+        """Wake the waiting task with CancelledError (False: no task waits)."""
+        wakeup = self._wakeup
+        if wakeup is None:
+            return False
+        self._wakeup = None
+        self._cancel_message = msg
+        self._loop.call_soon(wakeup, self, context=self._context)
+        return True
+
+    def result(self) -> None:
+        """Raises:
+        asyncio.CancelledError: the wait was cancelled (once)."""
+        message, self._cancel_message = self._cancel_message, _NOT_CANCELLED
+        if message is not _NOT_CANCELLED:
+            raise asyncio.CancelledError(message)
 
 
 class _PollReadiness:
