@@ -17,7 +17,14 @@ import anyio
 import pytest
 import zmq
 
-from anyzmq._backend import _LoopReadiness, _TrioReadiness, current_backend
+from anyzmq._backend import (
+    Backend,
+    Waiter,
+    _CallWaiter,
+    _LoopReadiness,
+    _TrioReadiness,
+    current_backend,
+)
 from anyzmq._context import shared_context
 from anyzmq._errors import ServiceClosedError
 from anyzmq._socket import Frame, PumpState, SocketPump
@@ -379,12 +386,14 @@ async def test_sends_while_parked_are_looked_at_once_then_once_per_turn() -> Non
 
 
 @asynccontextmanager
-async def loop_readiness(probe: Callable[[], None]) -> AsyncIterator[tuple[_LoopReadiness, int]]:
-    """A loop reader's readiness on a pipe (asyncio and uvloop; skips elsewhere):
-    the readiness and the pipe's write end."""
+async def loop_readiness(
+    probe: Callable[[], None], backend: Backend | None = None
+) -> AsyncIterator[tuple[_LoopReadiness, int]]:
+    """A loop reader's readiness on a pipe (asyncio and uvloop; skips elsewhere),
+    from ``backend`` or a new one: the readiness and the pipe's write end."""
     r, w = os.pipe()
     os.set_blocking(r, False)
-    readiness = current_backend().readiness(r, probe)
+    readiness = (backend or current_backend()).readiness(r, probe)
     try:
         if not isinstance(readiness, _LoopReadiness):
             pytest.skip("only a loop reader steps the pump task in its callback")
@@ -459,6 +468,79 @@ async def test_a_pump_task_waiting_on_the_reader_is_cancellable_and_waits_again(
             tg.start_soon(pump)
             await anyio.wait_all_tasks_blocked()
             readiness.wake()  # the same readiness serves the next wait
+
+
+async def test_the_reader_callback_steps_the_callers_its_pump_step_answered() -> None:
+    # The pump step that the reader callback runs answers a caller: the caller runs
+    # in that callback too, and what it wakes in turn (here the pump again) waits
+    # for the loop's next turn, so one callback runs one pump step and its callers.
+    order: list[str] = []
+    made: list[_LoopReadiness] = []
+
+    def probe() -> None:
+        asyncio.get_running_loop().call_soon(order.append, "next turn")
+        made[0].wake()
+
+    backend = current_backend()
+    async with loop_readiness(probe, backend) as (readiness, w):
+        made.append(readiness)
+        waiter = backend.new_waiter()
+        waiter_of_other_backend = current_backend().new_waiter()
+
+        async def pump() -> None:
+            await readiness.wait()
+            order.append("pump task")
+            waiter.set_result(None)
+            waiter_of_other_backend.set_result(None)  # another service's: next turn
+            await readiness.wait()
+            order.append("pump task again")
+
+        async def caller(name: str, waited: Waiter) -> None:
+            await waited
+            order.append(name)
+            if name == "caller":
+                readiness.wake()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump)
+            tg.start_soon(caller, "caller", waiter)
+            tg.start_soon(caller, "other caller", waiter_of_other_backend)
+            await anyio.wait_all_tasks_blocked()
+            os.write(w, b"x")
+    # (The pipe stays readable: later callbacks add more "next turn"s.)
+    assert order[:5] == ["pump task", "caller", "next turn", "other caller", "pump task again"]
+
+
+async def test_a_call_waiter_answers_once_and_is_cancellable() -> None:
+    waiter = current_backend().new_waiter()
+    if not isinstance(waiter, _CallWaiter):
+        pytest.skip("asyncio's call waiter")
+    woken = anyio.Event()
+
+    async def caller() -> None:
+        await waiter
+        woken.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(caller)
+        await anyio.wait_all_tasks_blocked()
+        waiter.set_result(None)  # from a task: the caller runs on the next turn
+        assert not woken.is_set()
+        await woken.wait()
+    assert waiter.done()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.set_result(None)
+    await waiter  # done: at once
+
+    cancelled = current_backend().new_waiter()
+    assert isinstance(cancelled, _CallWaiter)
+    with anyio.move_on_after(0) as scope:
+        await cancelled
+    assert scope.cancelled_caught
+    assert cancelled.done()
+    assert not cancelled.cancel()  # done already
+    with pytest.raises(asyncio.InvalidStateError):
+        cancelled.set_result(None)  # an answer after the caller left is refused
 
 
 async def test_a_wake_up_racing_the_fd_leaves_no_cancellation_behind() -> None:

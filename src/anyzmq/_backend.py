@@ -8,17 +8,19 @@ portable primitives cost too much on the hot path:
 - On asyncio (and uvloop), the pump keeps one reader registration on the loop for
   as long as it runs. The loop's callback only reads ``EVENTS`` and, when there is
   input, steps the waiting pump task at once, in the callback (the FD also signals
-  with nothing to receive); the pump task does all the receiving. anyio's one-shot
-  :func:`anyio.wait_readable` would cost two ``epoll_ctl`` calls per wait, and a
-  future's wake-up a turn of the loop. A call waits on a bare future.
+  with nothing to receive), then the callers whose answers that step delivered;
+  the pump task does all the receiving. The pump and the callers wait on
+  future-like objects of this module for that: a future's wake-up costs a turn of
+  the loop, and anyio's one-shot :func:`anyio.wait_readable` two ``epoll_ctl``
+  calls per wait.
 - On trio, the pump waits with trio's own ``wait_readable`` inside a cancel scope
   that a wake-up cancels (one scope across waits until then), and looks at
   ``EVENTS`` before it returns to the pump; a call waits as a parked task. Loops
   without ``add_reader`` (Windows' proactor) get the same readiness with anyio's
   portable primitives, a scope per wait.
 
-An ``anyio.Event`` per call costs over 2 KiB on asyncio; a future or a parked task
-costs about a tenth of that, and both are cancellable checkpoints like any other.
+An ``anyio.Event`` per call costs over 2 KiB on asyncio; a call's waiter or a parked
+task costs about a tenth of that, and both are cancellable checkpoints like any other.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import contextvars
 import time
 from collections.abc import Awaitable, Callable, Generator
 from functools import partial
-from typing import Any, Final, Protocol, final
+from typing import Any, Final, Protocol, TypeAlias, final
 
 import anyio
 
@@ -104,27 +106,25 @@ def current_backend() -> Backend:
 
 @final
 class _AsyncioBackend:
-    __slots__ = ("_loop", "effective_deadline", "new_waiter", "now")
+    __slots__ = ("_loop", "_steps", "effective_deadline", "new_waiter", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._steps = _LoopSteps(loop)
         self.effective_deadline: Callable[[], float] = anyio.current_effective_deadline
         self.now: Callable[[], float] = loop.time
-        self.new_waiter: Callable[[], Waiter] = loop.create_future
-        loop_class = type(loop)
-        # asyncio's own loop: the same clock and futures without a Python call
-        # each (uvloop keeps a clock of its own).
-        if loop_class.time is asyncio.BaseEventLoop.time:
+        self.new_waiter: Callable[[], Waiter] = partial(_CallWaiter, self._steps)
+        # asyncio's own loop: the same clock without a Python call each (uvloop
+        # keeps a clock of its own).
+        if type(loop).time is asyncio.BaseEventLoop.time:
             self.now = time.monotonic
-        if loop_class.create_future is asyncio.BaseEventLoop.create_future:
-            self.new_waiter = partial(asyncio.Future, loop=loop)
 
     def readiness(self, fd: int, probe: Callable[[], None]) -> Readiness:
-        reader = _LoopReadiness(self._loop, fd, probe)
+        reader = _LoopReadiness(self._steps, fd, probe)
         try:
             # The FD signals any change of the socket, often with no input: the
-            # callback looks first, and wakes the pump task only for input.
-            self._loop.add_reader(fd, reader.on_readable)
+            # callback looks first, and steps the pump task only for input.
+            self._loop.add_reader(fd, partial(self._steps.run, probe))
         except NotImplementedError:  # no persistent readers on this loop
             return _PollReadiness(fd, probe)
         return reader
@@ -139,51 +139,184 @@ class _AsyncioBackend:
         self._loop.call_soon_threadsafe(func)
 
 
-@final
-class _LoopReadiness:
-    """A persistent reader registration whose callback (the probe) wakes the waiting
-    pump task when there is input.
+_Step: TypeAlias = tuple[Callable[[Any], object], Any, "contextvars.Context | None"]
 
-    The pump task awaits this object itself: a future-like object in asyncio's
-    sense (``_asyncio_future_blocking``, see :func:`asyncio.isfuture`), holding the
-    waiting task's wake-up as a future holds its done callbacks. When a loop
-    callback (the reader's, or a probe scheduled for the next turn) finds input,
-    it steps the pump task at once, in that callback, where a future would make
-    it wait for the loop's next turn: one turn fewer for every message received,
-    and still only the pump task receives. A wake-up from inside a task (the
-    probe after a send, ``resume_reading``, ``close``) or a cancellation goes
-    through ``call_soon``, as a future's would: a task cannot be stepped while
-    another one runs.
+
+@final
+class _LoopSteps:
+    """Task wake-ups that a loop callback runs itself, where a future's would wait
+    for the loop's next turn (one per backend, shared by its pumps and waiters).
+
+    When the loop's reader callback finds input, it steps the pump task at once,
+    then the callers whose answers that step delivered: a sequential call costs
+    one turn of the loop on each side, as with a callback that receives, and
+    still only the pump task receives. Only those wake-ups run there; any other
+    (from inside a task, a cancellation, a caller's own step) goes through
+    ``call_soon`` as a future's would, so one callback runs one pump step and
+    the callers it answered, no more.
     """
 
-    __slots__ = (
-        "_asyncio_future_blocking",
-        "_cancel_message",
-        "_closed",
-        "_context",
-        "_fd",
-        "_in_callback",
-        "_loop",
-        "_pending",
-        "_probe",
-        "_probe_scheduled",
-        "_probed_since_wait",
-        "_step_due",
-        "_wakeup",
-    )
+    __slots__ = ("_due", "_stepping", "loop")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, probe: Callable[[], None]) -> None:
-        self._loop = loop
-        self._fd = fd
-        self._probe = probe
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._due: list[_Step] = []
+        self._stepping = False  # in a loop callback that runs the wake-ups due
+
+    def wake(self, wakeup: Callable[[Any], object], waited: object, context: Any) -> None:
+        """Run ``wakeup(waited)`` (a task's) in ``context``: in the loop callback
+        that is stepping tasks, or else on the loop's next turn."""
+        if self._stepping:
+            self._due.append((wakeup, waited, context))
+        else:
+            self.loop.call_soon(wakeup, waited, context=context)
+
+    def run(self, probe: Callable[[], None]) -> None:
+        """In a loop callback (no task running): call ``probe``, step the pump task
+        it woke, then the callers that step woke."""
+        self._stepping = True
+        try:
+            probe()
+            if self._due:
+                pump, self._due = self._due, []
+                self._step_all(pump)
+        finally:
+            self._stepping = False
+            if self._due:  # the callers the pump step answered
+                callers, self._due = self._due, []
+                self._step_all(callers)
+
+    def _step_all(self, due: list[_Step]) -> None:
+        for index, (wakeup, waited, context) in enumerate(due):
+            try:
+                if context is None:
+                    wakeup(waited)
+                else:
+                    context.run(wakeup, waited)
+            except BaseException:  # a task step lets only SystemExit and the like out
+                for rest, rest_waited, rest_context in due[index + 1 :]:
+                    self.loop.call_soon(rest, rest_waited, context=rest_context)
+                raise
+
+
+class _FutureLike:
+    """What asyncio's tasks (and anyio) ask of a future they wait on, for the two
+    waits below that are not futures but future-like objects in asyncio's sense
+    (``_asyncio_future_blocking``, see :func:`asyncio.isfuture`): each holds the
+    waiting task's wake-up as a future holds its done callbacks, and hands it to
+    :class:`_LoopSteps` when done."""
+
+    __slots__ = ("_asyncio_future_blocking", "_cancel_message", "_context", "_steps", "_wakeup")
+
+    def __init__(self, steps: _LoopSteps) -> None:
+        self._steps = steps
         #: asyncio's mark of a future-like object; True while being yielded to a task.
         self._asyncio_future_blocking = False
         self._wakeup: Callable[[Any], object] | None = None  # the waiting task's
         self._context: contextvars.Context | None = None  # where the wake-up runs
         self._cancel_message: object = _NOT_CANCELLED
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._steps.loop
+
+    def cancelled(self) -> bool:
+        return self._cancel_message is not _NOT_CANCELLED
+
+    def result(self) -> None:
+        """Raises:
+        asyncio.CancelledError: the wait was cancelled (raised once)."""
+        message, self._cancel_message = self._cancel_message, _NOT_CANCELLED
+        if message is not _NOT_CANCELLED:
+            raise asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            self._steps.wake(wakeup, self, self._context)
+
+    def _wake_cancelled(self, msg: object) -> None:
+        # On the loop's next turn, whoever cancels: as a future's waiter.
+        self._cancel_message = msg
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            self._steps.loop.call_soon(wakeup, self, context=self._context)
+
+
+@final
+class _CallWaiter(_FutureLike):
+    """What a call waits on, on asyncio: a one-shot future-like object whose result,
+    set in a pump step that a loop callback runs, steps the caller in that callback
+    too (see :class:`_LoopSteps`)."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self, steps: _LoopSteps) -> None:
+        # The base's fields set here, without its __init__: one call less per call.
+        self._steps = steps
+        self._asyncio_future_blocking = False
+        self._wakeup = None
+        self._context = None
+        self._cancel_message = _NOT_CANCELLED
+        self._done = False
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # A generator rather than a coroutine: one frame less per call.
+        if not self._done:
+            self._asyncio_future_blocking = True
+            yield self  # the task registers its wake-up with add_done_callback
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: None, /) -> None:
+        """Raises:
+        asyncio.InvalidStateError: the waiter is done already."""
+        if self._done:
+            raise asyncio.InvalidStateError("the call has its answer already")
+        self._done = True
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            self._steps.wake(wakeup, self, self._context)
+
+    def add_done_callback(
+        self, callback: Callable[[Any], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        # Only the calling task waits on its waiter, while it is not done.
+        self._wakeup = callback
+        self._context = context
+        if self._done:
+            self._wake()
+
+    def cancel(self, msg: object = None) -> bool:
+        """Wake the waiting task with CancelledError (False: done already)."""
+        if self._done:
+            return False
+        self._done = True
+        self._wake_cancelled(msg)
+        return True
+
+
+@final
+class _LoopReadiness(_FutureLike):
+    """A persistent reader registration whose callback (the probe) wakes the waiting
+    pump task when there is input.
+
+    The pump task awaits this object itself, a future-like object reused across
+    waits, so that a loop callback (the reader's, or a probe scheduled for the
+    next turn) that finds input steps the pump task at once (see
+    :class:`_LoopSteps`).
+    """
+
+    __slots__ = ("_closed", "_fd", "_pending", "_probe", "_probe_scheduled", "_probed_since_wait")
+
+    def __init__(self, steps: _LoopSteps, fd: int, probe: Callable[[], None]) -> None:
+        super().__init__(steps)
+        self._fd = fd
+        self._probe = probe
         self._pending = True  # look at the socket once before the first wait
-        self._in_callback = False  # a loop callback is probing: it steps the task itself
-        self._step_due: Callable[[Any], object] | None = None  # for that callback to run
         self._probe_scheduled = False
         self._probed_since_wait = False
         self._closed = False
@@ -206,10 +339,7 @@ class _LoopReadiness:
             self._pending = True
             return
         self._wakeup = None
-        if self._in_callback:
-            self._step_due = wakeup
-        else:
-            self._loop.call_soon(wakeup, self, context=self._context)
+        self._steps.wake(wakeup, self, self._context)
 
     def check_soon(self) -> None:
         # The first request after a wait began is served at once: a lone send (a
@@ -223,70 +353,37 @@ class _LoopReadiness:
             self._probe()
         elif not self._probe_scheduled:
             self._probe_scheduled = True
-            self._loop.call_soon(self._run_probe)
+            self._steps.loop.call_soon(self._run_probe)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._loop.remove_reader(self._fd)
+            self._steps.loop.remove_reader(self._fd)
 
     def finish(self) -> None:
         self.close()
 
-    def on_readable(self) -> None:
-        """The loop's reader callback: look at the socket, and step the pump task
-        here if there is input."""
-        self._in_callback = True
-        try:
-            self._probe()
-        finally:
-            self._in_callback = False
-            wakeup, self._step_due = self._step_due, None
-            if wakeup is not None:  # woken by the probe (even if it raised after)
-                if self._context is None:
-                    wakeup(self)
-                else:
-                    self._context.run(wakeup, self)
-
     def _run_probe(self) -> None:
         self._probe_scheduled = False
         if not self._closed:
-            self.on_readable()
-
-    # What asyncio's tasks (and anyio) ask of a future they wait on.
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
+            self._steps.run(self._probe)
 
     def add_done_callback(
         self, callback: Callable[[Any], object], *, context: contextvars.Context | None = None
     ) -> None:
-        # Only the pump task waits on this object, one wait at a time.
+        # Only the pump task waits on its readiness, one wait at a time.
         self._wakeup = callback
         self._context = context
 
     def done(self) -> bool:
         return self._wakeup is None
 
-    def cancelled(self) -> bool:
-        return self._cancel_message is not _NOT_CANCELLED
-
     def cancel(self, msg: object = None) -> bool:
         """Wake the waiting task with CancelledError (False: no task waits)."""
-        wakeup = self._wakeup
-        if wakeup is None:
+        if self._wakeup is None:
             return False
-        self._wakeup = None
-        self._cancel_message = msg
-        self._loop.call_soon(wakeup, self, context=self._context)
+        self._wake_cancelled(msg)
         return True
-
-    def result(self) -> None:
-        """Raises:
-        asyncio.CancelledError: the wait was cancelled (once)."""
-        message, self._cancel_message = self._cancel_message, _NOT_CANCELLED
-        if message is not _NOT_CANCELLED:
-            raise asyncio.CancelledError(message)
 
 
 class _PollReadiness:
