@@ -405,17 +405,24 @@ async def loop_readiness(
         os.close(w)
 
 
+def waking_probe(made: list[_LoopReadiness], order: list[str]) -> Callable[[], None]:
+    """A probe that wakes the readiness in ``made``, after scheduling a "next turn"
+    mark in ``order`` for the loop's next turn."""
+
+    def probe() -> None:
+        asyncio.get_running_loop().call_soon(order.append, "next turn")
+        made[0].wake()
+
+    return probe
+
+
 async def test_the_reader_callback_steps_the_waiting_pump_task_at_once() -> None:
     # A wake-up from the loop's reader callback runs the waiting task in that
     # callback, not on the loop's next turn: the task resumes before a callback
     # that the probe scheduled for the next turn.
     order: list[str] = []
     made: list[_LoopReadiness] = []
-
-    def probe() -> None:
-        asyncio.get_running_loop().call_soon(order.append, "next turn")
-        made[0].wake()
-
+    probe = waking_probe(made, order)
     async with loop_readiness(probe) as (readiness, w):
         made.append(readiness)
 
@@ -476,11 +483,7 @@ async def test_the_reader_callback_steps_the_callers_its_pump_step_answered() ->
     # for the loop's next turn, so one callback runs one pump step and its callers.
     order: list[str] = []
     made: list[_LoopReadiness] = []
-
-    def probe() -> None:
-        asyncio.get_running_loop().call_soon(order.append, "next turn")
-        made[0].wake()
-
+    probe = waking_probe(made, order)
     backend = current_backend()
     async with loop_readiness(probe, backend) as (readiness, w):
         made.append(readiness)
