@@ -38,6 +38,26 @@ async def test_calls_expire_in_deadline_order_and_earlier_ones_wake_the_task() -
         tg.cancel_scope.cancel()
 
 
+async def test_later_deadlines_and_compaction_leave_the_sleeping_task_alone() -> None:
+    deadlines = Deadlines()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(deadlines.run)
+        now = anyio.current_time()
+        first = Call()
+        deadlines.add(first, now + 60, live=1)
+        await anyio.wait_all_tasks_blocked()  # the task sleeps until +60 s
+        sleeping_on = deadlines._wakeup
+        assert sleeping_on is not None
+        first.active = False  # answered, as sequential calls are
+        for _ in range(1_000):  # compacted many times, each later call at the top
+            call = Call()
+            deadlines.add(call, now + 61, live=1)
+            call.active = False
+        assert not sleeping_on.is_set()
+        assert deadlines._wakeup is sleeping_on
+        tg.cancel_scope.cancel()
+
+
 async def test_finished_calls_are_skipped_and_compacted() -> None:
     deadlines = Deadlines()
     now = anyio.current_time()

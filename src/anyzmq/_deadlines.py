@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from typing import Final, Protocol, final
 
 import anyio
@@ -31,12 +32,13 @@ class Expirable(Protocol):
 
 @final
 class Deadlines:
-    __slots__ = ("_heap", "_order", "_wakeup")
+    __slots__ = ("_heap", "_order", "_until", "_wakeup")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Expirable]] = []
         self._order = itertools.count()
         self._wakeup: anyio.Event | None = None
+        self._until = math.inf  # when the task wakes by itself
 
     def add(self, call: Expirable, deadline: float, live: int) -> None:
         """Expire ``call`` at ``deadline`` (in :func:`anyio.current_time`'s clock);
@@ -46,7 +48,8 @@ class Deadlines:
         if len(heap) > 2 * live + _SLACK:
             self._heap = heap = [entry for entry in heap if entry[2].active]
             heapq.heapify(heap)
-        if heap and heap[0][2] is call and self._wakeup is not None:
+        if deadline < self._until and self._wakeup is not None:
+            self._until = deadline
             self._wakeup.set()  # earlier than what the task sleeps for
 
     def __len__(self) -> int:
@@ -63,7 +66,9 @@ class Deadlines:
                     call.expire()
             self._wakeup = wakeup = anyio.Event()
             if heap:
-                with anyio.move_on_after(heap[0][0] - now):
+                self._until = until = heap[0][0]
+                with anyio.move_on_after(until - now):
                     await wakeup.wait()
             else:
+                self._until = math.inf
                 await wakeup.wait()
