@@ -1,10 +1,12 @@
-"""Client-side call deadlines, kept by one task per client.
+"""Call deadlines, kept by one task per client (its calls' timeouts) and per server
+(its own ``timeout``).
 
 A cancel scope per call (``anyio.fail_after``) costs about 2 KiB and a timer per
-pending call. Instead each client keeps its calls' deadlines in a heap and one
-task, in the client's task group, wakes at the earliest one and fails the calls
+pending call. Instead each service keeps its calls' deadlines in a heap and one
+task, in the service's task group, wakes at the earliest one and fails the calls
 that are overdue with :class:`TimeoutError`. Finished calls are left in the heap
-and skipped (the heap is compacted when they outnumber the live ones).
+and skipped (the heap is compacted when they outnumber the live ones); the task is
+woken only for a deadline earlier than the one it sleeps until.
 """
 
 from __future__ import annotations
